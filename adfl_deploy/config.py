@@ -68,7 +68,10 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, path)
     if origin in (Union, types.UnionType):
-        for option in get_args(hint):
+        options = [o for o in get_args(hint) if value is None or o is not type(None)]
+        if len(options) == 1:  # Optional[X] with a value: report X's own error
+            return _coerce(options[0], value, path)
+        for option in options:
             try:
                 return _coerce(option, value, path)
             except ConfigError:

@@ -167,6 +167,15 @@ def parse_model_name(name: str, **overrides) -> ModelConfig:
     Extra keyword arguments set the non-name fields (``num_classes=...``).
     Raises ``ConfigError`` with the grammar on a malformed name.
     """
+    try:
+        return _parse(name, overrides)
+    except ConfigError as exc:
+        if "Grammar:" in str(exc):
+            raise
+        raise _bad(name, str(exc)) from None
+
+
+def _parse(name: str, overrides: dict) -> ModelConfig:
     m = _NAME_RE.match(name.strip())
     if m is None:
         raise _bad(name, "it does not match the grammar")
@@ -187,10 +196,7 @@ def parse_model_name(name: str, **overrides) -> ModelConfig:
         if attention is None or int(m["af_stage"]) != attention.stage:
             raise _bad(name, "AF needs attention at the same stage, e.g. AF3-...-attn3-...")
         features = FeatureFusionConfig(stage=int(m["af_stage"]), fusion=m["fusion"], dim=int(m["dim"]))
-    try:
-        return ModelConfig(backbone=backbone, attention=attention, features=features, **overrides)
-    except ConfigError as exc:
-        raise _bad(name, str(exc)) from None
+    return ModelConfig(backbone=backbone, attention=attention, features=features, **overrides)
 
 
 def _paper_names() -> tuple[str, ...]:

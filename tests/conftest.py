@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
+
+from adfl_deploy.preprocess import Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,3 +41,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# A small exported artefact shared by the export and runtime tests (built once per session).
+SMALL_PREP = Preprocessing(height=128, width=64)
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    torch = pytest.importorskip("torch")
+    from adfl_deploy.train.models import create_model
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model("AF3-cat-256-attn3-1sum@resnet18", num_classes=5).eval()
+    for name, p in model.named_parameters():
+        if name.endswith("alpha"):
+            p.data.fill_(0.4)
+    return model
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(tmp_path_factory, small_model):
+    from adfl_deploy.assets import load_sample_crops
+    from adfl_deploy.export.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("artifact")
+    export_onnx(small_model, out, load_sample_crops(), prep=SMALL_PREP, max_batch=8)
+    return out

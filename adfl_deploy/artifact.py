@@ -1,0 +1,77 @@
+"""An exported model on disk: the ONNX file(s) plus a JSON sidecar that says how to use them.
+
+The sidecar records the model config, preprocessing, embedding size, opset and a sha256 of
+every file, so a runtime can refuse a truncated, swapped or foreign artefact with one line
+instead of producing wrong embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adfl_deploy import __version__, config
+from adfl_deploy.config import ConfigError
+from adfl_deploy.model_config import ModelConfig
+from adfl_deploy.preprocess import Preprocessing
+
+SIDECAR = "adfl.json"
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """Contents of ``adfl.json``."""
+
+    model: ModelConfig
+    preprocessing: Preprocessing
+    embedding_dim: int
+    onnx: str = "model.onnx"
+    opset: int = 18
+    precision: str = "fp32"
+    input_name: str = "images"
+    output_name: str = "embeddings"
+    max_batch: int = 64
+    toolkit_version: str = __version__
+    #: file name -> sha256 hex digest
+    sha256: dict[str, str] = field(default_factory=dict)
+    #: parity of the export against PyTorch (max/mean abs error, cosine)
+    parity: dict[str, float] = field(default_factory=dict)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_sidecar(directory: str | Path, info: ArtifactInfo) -> Path:
+    return config.save(info, Path(directory) / SIDECAR)
+
+
+def load_artifact(directory: str | Path) -> ArtifactInfo:
+    """Read and verify an artefact folder; every problem is a one-line ``ConfigError``."""
+    directory = Path(directory)
+    sidecar = directory / SIDECAR
+    if not sidecar.is_file():
+        raise ConfigError(f"{directory}: no {SIDECAR} found; is this a folder written by adfl export?")
+    try:
+        data = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{sidecar}: not valid JSON ({config.one_line(exc)}); re-export the model") from None
+    try:
+        info = config.from_dict(ArtifactInfo, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{sidecar}: {exc}") from None
+    for name, digest in info.sha256.items():
+        path = directory / name
+        if not path.is_file():
+            raise ConfigError(f"{directory}: {name} listed in {SIDECAR} is missing; re-export the model")
+        if sha256_of(path) != digest:
+            raise ConfigError(f"{path}: sha256 does not match {SIDECAR} (truncated or replaced file); re-export the model")
+    if info.onnx not in info.sha256:
+        raise ConfigError(f"{sidecar}: no checksum for {info.onnx}; re-export the model")
+    return info

@@ -1,0 +1,20 @@
+"""Files that ship with the package (sample crops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent
+SAMPLE_CROPS = ASSETS / "sample_crops"
+
+
+def load_sample_crops() -> list[np.ndarray]:
+    """The 12 shipped Con-ReID crops as BGR uint8 arrays, in file-name order."""
+    paths = sorted(SAMPLE_CROPS.glob("*.jpg"))
+    crops = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+    if not crops or any(c is None for c in crops):
+        raise FileNotFoundError(f"sample crops missing or unreadable in {SAMPLE_CROPS}; reinstall the package")
+    return crops

@@ -1,0 +1,79 @@
+"""``adfl``: one command family over the library. Each subcommand is a small module with
+``add_parser`` and ``run``; commands that need PyTorch import it only when they run, so
+``adfl --help`` and the runtime commands work on a torch-free install."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+
+from adfl_deploy import __version__
+from adfl_deploy.config import ConfigError
+
+#: subcommand -> (module, needs torch)
+COMMANDS = {
+    "models": ("adfl_deploy.cli.models", True),
+    "demo": ("adfl_deploy.cli.demo", True),
+}
+
+EPILOG = """examples:
+  adfl models                         table of every paper variant (params, GFLOPs at 384x128)
+  adfl models --backbone resnet18     the same for an edge backbone
+  adfl demo                           build -> export ONNX -> embed sample crops -> timings
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adfl",
+        description="ADFL-Deploy: person re-ID from PyTorch training to multi-camera deployment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"adfl-deploy {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, _) in COMMANDS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def _torch_installed() -> bool:
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:  # a broken or blocked install counts as absent
+        return False
+
+
+def _needs_torch(command: str) -> str | None:
+    if COMMANDS[command][1] and not _torch_installed():
+        return f"adfl {command} needs PyTorch: pip install -e '.[train]' (torch==2.14.1, torchvision==0.29.1)"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    missing = _needs_torch(args.command)
+    if missing:
+        print(f"adfl: error: {missing}", file=sys.stderr)
+        return 2
+    try:
+        return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"adfl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"adfl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""pyproject lists every package folder, and train/ and export/ install inside adfl_deploy."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping = cfg["package-dir"]
+    found = set()
+    for package, folder in mapping.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder)
+            found.add(".".join([package, *rel.parts]))
+    assert found == set(cfg["packages"])
+    assert "train" not in mapping and "export" not in mapping
+
+
+def test_train_and_export_are_namespaced():
+    import adfl_deploy.export
+    import adfl_deploy.train
+
+    assert Path(adfl_deploy.train.__file__).parent == REPO / "train"
+    assert Path(adfl_deploy.export.__file__).parent == REPO / "export"
