@@ -17,12 +17,14 @@ from adfl_deploy.config import ConfigError
 COMMANDS = {
     "models": ("adfl_deploy.cli.models", True),
     "demo": ("adfl_deploy.cli.demo", True),
+    "train": ("adfl_deploy.cli.train", True),
 }
 
 EPILOG = """examples:
   adfl models                         table of every paper variant (params, GFLOPs at 384x128)
   adfl models --backbone resnet18     the same for an edge backbone
   adfl demo                           build -> export ONNX -> embed sample crops -> timings
+  adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
 """
 
 

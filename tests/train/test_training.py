@@ -1,0 +1,169 @@
+"""Training recipe pieces against the paper, and the loop end to end on real crops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from adfl_deploy.config import ConfigError
+from adfl_deploy.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from adfl_deploy.train.config import DataConfig, SolverConfig, TrainConfig
+from adfl_deploy.train.losses import batch_hard_triplet
+from adfl_deploy.train.sampler import PKSampler
+from adfl_deploy.train.schedule import lr_at
+from adfl_deploy.train.trainer import train
+
+
+def eq4(t: float) -> float:
+    """The paper's Eq. (4), typed in as printed."""
+    if t <= 20:
+        return 3e-6 + (3.5e-4 - 3e-6) / 20 * t
+    if t <= 80:
+        return 3.5e-4
+    if t <= 130:
+        return 3.5e-5
+    return 3.5e-6
+
+
+def test_default_schedule_is_eq4():
+    for t in range(1, 151):
+        assert lr_at(t, SolverConfig()) == pytest.approx(eq4(t), rel=1e-12), t
+
+
+def test_batch_hard_triplet_hand_case():
+    # 1-D features: ids a = {0, 1}, b = {3}; anchors: 0 -> pos 1, neg 3: relu(1 - 3 + 0.3) = 0
+    # 1 -> pos 1, neg 2: relu(1 - 2 + 0.3) = 0; 3 -> no positive except itself (dist ~0), neg 2:
+    # relu(0 - 2 + 0.3) = 0. Move b to 1.5: anchor 1 -> relu(1 - 0.5 + 0.3) = 0.8, anchor 0 ->
+    # relu(1 - 1.5 + 0.3) = 0, anchor b -> relu(0 - 0.5 + 0.3) = 0 -> mean 0.8 / 3
+    feats = torch.tensor([[0.0], [1.0], [1.5]])
+    labels = torch.tensor([0, 0, 1])
+    assert float(batch_hard_triplet(feats, labels, 0.3)) == pytest.approx(0.8 / 3, abs=1e-5)
+
+
+def test_pk_sampler_batches():
+    labels = [0] * 10 + [1] * 2 + [2] * 7 + [3] * 4 + [4] * 1
+    sampler = PKSampler(labels, p=3, k=4, seed=1)
+    batches = list(sampler)
+    assert batches and len(batches) == len(sampler)
+    for batch in batches:
+        ids = Counter(labels[i] for i in batch)
+        assert len(batch) == 12 and len(ids) == 3 and set(ids.values()) == {4}
+    sampler.set_epoch(2)
+    assert list(sampler) != batches  # a new permutation each epoch...
+    sampler.set_epoch(0)
+    assert list(sampler) == batches  # ...that depends only on (seed, epoch)
+    # identities with fewer than K images are sampled with replacement
+    assert any(labels[i] == 4 for b in batches for i in b) or any(labels[i] == 1 for b in batches for i in b)
+
+
+def test_pk_sampler_shards_across_ranks():
+    labels = [i // 6 for i in range(60)]
+    full = PKSampler(labels, p=2, k=3, seed=0)
+    ranks = [PKSampler(labels, p=2, k=3, seed=0, rank=r, world_size=2) for r in range(2)]
+    all_batches = list(full)[: 2 * len(ranks[0])]
+    assert sorted(map(tuple, list(ranks[0]) + list(ranks[1]))) == sorted(map(tuple, all_batches))
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, shared):
+    """8 Con-ReID training ids x 8 images as train; 3 test ids as query/gallery (symlinks)."""
+    src = shared / "data" / "con-reid"
+    root = tmp_path_factory.mktemp("tiny-con-reid")
+    for split, per_id, ids in (("bounding_box_train", 8, 8), ("query", 2, 3), ("bounding_box_test", 6, 3)):
+        (root / split).mkdir()
+        by_id: dict[str, list[Path]] = {}
+        for p in sorted((src / split).glob("*.jpg")):
+            by_id.setdefault(p.name[:4], []).append(p)
+        for pid in sorted(by_id)[:ids]:
+            for p in by_id[pid][:per_id]:
+                (root / split / p.name).symlink_to(p)
+    return root
+
+
+def tiny_config(root: Path, out: Path, epochs: int = 2) -> TrainConfig:
+    return TrainConfig(
+        model="attn3-1sum@resnet18",
+        data=DataConfig(dataset="market-style", root=str(root), height=64, width=32, identities_per_batch=4, instances_per_identity=2, workers=0),
+        solver=SolverConfig(epochs=epochs, warmup_epochs=1, milestones=(1,), freeze_backbone_epochs=1),
+        out=str(out),
+    )
+
+
+def test_resume_continues_exactly(tiny_dataset, tmp_path):
+    straight = load_checkpoint(train(tiny_config(tiny_dataset, tmp_path / "a")))
+    train(tiny_config(tiny_dataset, tmp_path / "b"), stop_after_epoch=1)
+    resumed = load_checkpoint(train(tiny_config(tiny_dataset, tmp_path / "b"), resume=tmp_path / "b" / "last.pt"))
+    assert straight["epoch"] == resumed["epoch"] == 2
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0, msg=key)
+    lines = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 3  # header + one row per epoch, no duplicate after resume
+    assert (tmp_path / "a" / "evaluations.jsonl").read_text().count("mAP") == 1
+
+
+def test_frozen_backbone_does_not_move(tiny_dataset, tmp_path):
+    cfg = tiny_config(tiny_dataset, tmp_path, epochs=1)
+    last = train(cfg)
+    state = load_checkpoint(last)["model"]
+    torch.manual_seed(cfg.seed)
+    from adfl_deploy.train.models import create_model
+
+    fresh = create_model(cfg.model, num_classes=8).state_dict()
+    assert torch.equal(state["stages.0.0.conv1.weight"], fresh["stages.0.0.conv1.weight"])
+    assert torch.equal(state["stem.1.running_mean"], fresh["stem.1.running_mean"])  # BN stats frozen too
+    assert not torch.equal(state["head.classifier.weight"], fresh["head.classifier.weight"])
+
+
+def test_checkpoints_are_loaded_safely(tmp_path):
+    bad = tmp_path / "truncated.pt"
+    save_checkpoint(bad, {"model": {"w": torch.zeros(1000)}})
+    bad.write_bytes(bad.read_bytes()[:200])
+    for path, match in ((bad, "truncated or foreign"), (tmp_path / "none.pt", "not found")):
+        with pytest.raises(ConfigError, match=match) as err:
+            load_checkpoint(path)
+        assert "\n" not in str(err.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(ConfigError, match="not an ADFL-Deploy checkpoint"):
+        load_checkpoint(foreign)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"format": "adfl-checkpoint-v1", "obj": Path("x")}, pickled)  # arbitrary object: refused
+    with pytest.raises(ConfigError, match="truncated or foreign"):
+        load_checkpoint(pickled)
+
+
+def test_kill_and_resume_from_the_command_line(tiny_dataset, tmp_path):
+    """SIGKILL a real ``adfl train`` after its first checkpoint, then resume to the end."""
+    out = tmp_path / "run"
+
+    def command(epochs: int, *extra: str) -> list[str]:
+        return [
+            sys.executable, "-m", "adfl_deploy.cli", "train", "--dataset", "market-style", "--root", str(tiny_dataset),
+            "--model", "baseline@resnet18", "--out", str(out), "--epochs", str(epochs),
+            "--set", "data.height=64", "--set", "data.width=32", "--set", "data.workers=0",
+            "--set", "data.identities_per_batch=4", "--set", "data.instances_per_identity=2",
+            "--set", "solver.warmup_epochs=1", "--set", "solver.freeze_backbone_epochs=0", *extra,
+        ]  # fmt: skip
+
+    cmd = command(30)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(out / "last.pt")["epoch"]
+    assert 1 <= killed_at < 30
+    assert not list(out.glob(".*.tmp"))  # no half-written checkpoint left visible
+    result = subprocess.run(command(killed_at + 1, "--resume", str(out / "last.pt")), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model, state = load_model(out / "last.pt")
+    assert state["epoch"] == killed_at + 1 and model.cfg.name == "baseline@resnet18"

@@ -1,0 +1,72 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``, checked on load.
+
+A checkpoint holds the model (config and weights), optimiser, AMP scaler, epoch and RNG state,
+so ``--resume`` continues exactly where a killed run stopped. The PK sampler and learning rate
+are functions of the epoch, so they need no state of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from adfl_deploy import config
+from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.model_config import ModelConfig
+
+FORMAT = "adfl-checkpoint-v1"
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """``torch.save`` into a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, **state}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load and validate; a missing, truncated or foreign file is a one-line ``ConfigError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable checkpoint, truncated or foreign ({one_line(exc)})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not an ADFL-Deploy checkpoint (expected format {FORMAT})")
+    return state
+
+
+def model_config_of(state: dict) -> ModelConfig:
+    return config.from_dict(ModelConfig, state["model_config"])
+
+
+def load_model(path: str | Path):
+    """Rebuild the network stored in a checkpoint, in eval mode."""
+    import warnings
+
+    from adfl_deploy.train.models import create_model
+
+    state = load_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the stored weights replace the random init
+        model = create_model(model_config_of(state))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ConfigError(f"{path}: weights do not fit {state['model_config']} ({one_line(exc)})") from None
+    return model.eval(), state

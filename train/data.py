@@ -1,0 +1,61 @@
+"""Training images: decoded once, resized like the runtime does, augmented as the paper says.
+
+Resize goes through ``cv2.resize`` (the runtime's preprocessing), so the network trains on
+exactly the interpolation it will see when deployed; flip, pad-10-and-crop and optional random
+erasing follow (Sec. V-B "Preprocessing").
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from adfl_deploy.datasets import Sample
+from adfl_deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+from .config import DataConfig
+
+
+def read_image(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"{path}: cannot read image (missing or not an image)")
+    return img
+
+
+def train_transform(cfg: DataConfig) -> v2.Compose:
+    steps = [
+        v2.RandomHorizontalFlip(cfg.flip_prob),
+        v2.Pad(cfg.pad),
+        v2.RandomCrop((cfg.height, cfg.width)),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ]
+    if cfg.random_erasing > 0:
+        steps.append(v2.RandomErasing(p=cfg.random_erasing, value=0))
+    return v2.Compose(steps)
+
+
+class TrainImages(Dataset):
+    """(image tensor, class label) pairs; labels are 0..N-1 in sorted pid order."""
+
+    def __init__(self, samples: tuple[Sample, ...], cfg: DataConfig) -> None:
+        self.pids = sorted({s.pid for s in samples})
+        label_of = {pid: i for i, pid in enumerate(self.pids)}
+        self.labels = [label_of[s.pid] for s in samples]
+        self.images = [self._load(s.path, cfg) for s in samples]
+        self.transform = train_transform(cfg)
+
+    @staticmethod
+    def _load(path: str, cfg: DataConfig) -> torch.Tensor:
+        img = cv2.resize(read_image(path), (cfg.width, cfg.height), interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))  # RGB uint8 CHW
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.images[index]), self.labels[index]
