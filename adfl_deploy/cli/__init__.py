@@ -18,6 +18,7 @@ COMMANDS = {
     "models": ("adfl_deploy.cli.models", True),
     "demo": ("adfl_deploy.cli.demo", True),
     "train": ("adfl_deploy.cli.train", True),
+    "eval": ("adfl_deploy.cli.evaluate", False),
 }
 
 EPILOG = """examples:
@@ -25,6 +26,7 @@ EPILOG = """examples:
   adfl models --backbone resnet18     the same for an edge backbone
   adfl demo                           build -> export ONNX -> embed sample crops -> timings
   adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
+  adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
 """
 
 

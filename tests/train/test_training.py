@@ -77,13 +77,20 @@ def tiny_dataset(tmp_path_factory, shared):
     """8 Con-ReID training ids x 8 images as train; 3 test ids as query/gallery (symlinks)."""
     src = shared / "data" / "con-reid"
     root = tmp_path_factory.mktemp("tiny-con-reid")
-    for split, per_id, ids in (("bounding_box_train", 8, 8), ("query", 2, 3), ("bounding_box_test", 6, 3)):
-        (root / split).mkdir()
-        by_id: dict[str, list[Path]] = {}
+
+    def by_id(split: str) -> dict[str, list[Path]]:
+        groups: dict[str, list[Path]] = {}
         for p in sorted((src / split).glob("*.jpg")):
-            by_id.setdefault(p.name[:4], []).append(p)
-        for pid in sorted(by_id)[:ids]:
-            for p in by_id[pid][:per_id]:
+            groups.setdefault(p.name[:4], []).append(p)
+        return groups
+
+    test_ids = sorted(by_id("query"))[:3]
+    train_ids = sorted(by_id("bounding_box_train"))[:8]
+    for split, per_id, ids in (("bounding_box_train", 8, train_ids), ("query", 2, test_ids), ("bounding_box_test", 6, test_ids)):
+        (root / split).mkdir()
+        groups = by_id(split)
+        for pid in ids:
+            for p in groups[pid][:per_id]:
                 (root / split / p.name).symlink_to(p)
     return root
 
@@ -167,3 +174,34 @@ def test_kill_and_resume_from_the_command_line(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     model, state = load_model(out / "last.pt")
     assert state["epoch"] == killed_at + 1 and model.cfg.name == "baseline@resnet18"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tiny_dataset, tmp_path_factory):
+    return train(tiny_config(tiny_dataset, tmp_path_factory.mktemp("tiny-run"), epochs=1))
+
+
+def test_eval_command_writes_metrics_and_pictures(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
+    import json
+
+    from adfl_deploy.cli import main
+
+    out = tmp_path / "eval"
+    spec = f"market-style={tiny_dataset}"
+    assert main(["eval", str(tiny_checkpoint), "--test-set", spec, "--test-set", spec, "--flip", "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["model"] == "attn3-1sum@resnet18" and report["train_config"]["data"]["height"] == 64
+    assert len(report["results"]) == 2 and report["results"][0]["flip"] is True
+    first = report["results"][0]
+    assert 0 < first["mAP"] <= 1 and first["valid_queries"] >= 1 and first["valid_queries"] + first["skipped_queries"] == 6
+    for png in ("ranked_market-style.png", "attention_market-style.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| attn3-1sum@resnet18 |" in capsys.readouterr().out
+
+
+def test_eval_of_an_exported_model_needs_a_test_set(artifact_dir, tiny_dataset, tmp_path, capsys):
+    from adfl_deploy.cli import main
+
+    assert main(["eval", str(artifact_dir), "--out", str(tmp_path)]) == 2
+    assert "--test-set" in capsys.readouterr().err
+    assert main(["eval", str(artifact_dir), "--test-set", f"market-style={tiny_dataset}", "--out", str(tmp_path)]) == 0
