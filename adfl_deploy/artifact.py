@@ -27,7 +27,12 @@ class ArtifactInfo:
     model: ModelConfig
     preprocessing: Preprocessing
     embedding_dim: int
+    #: portable ONNX (custom nodes carry local functions: runs on plain ONNX Runtime)
     onnx: str = "model.onnx"
+    #: the same graph for TensorRT + libadfl_plugins.so (no local functions); None if unfused
+    onnx_tensorrt: str | None = None
+    #: com.adfl op types in the graph
+    fused_ops: list[str] = field(default_factory=list)
     opset: int = 18
     precision: str = "fp32"
     input_name: str = "images"

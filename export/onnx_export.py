@@ -1,9 +1,12 @@
-"""PyTorch ADFL network -> ONNX file + sidecar, checked against PyTorch on real crops.
+"""PyTorch ADFL network -> ONNX file(s) + sidecar, checked against PyTorch on real crops.
 
 Uses the ``torch.export``-based exporter (``dynamo=True``), the one PyTorch maintains, with a
-dynamic batch axis. The result is validated with ``onnx.checker`` and shape inference, then
-run on ONNX Runtime and compared with the PyTorch embedding; a mismatch beyond tolerance
-fails the export instead of shipping a wrong model.
+dynamic batch axis. With ``fused=True`` (default) every softmax-attention block becomes one
+``com.adfl`` node and two files are written (see ``onnx_ops``): ``model.onnx`` (portable: local
+functions, runs on plain ONNX Runtime) and ``model.trt.onnx`` (for TensorRT with the plugin
+library). The portable file is validated with ``onnx.checker`` (full check, shape inference),
+run on ONNX Runtime and compared with the PyTorch embedding; a mismatch beyond tolerance fails
+the export instead of shipping a wrong model.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import torch
 from adfl_deploy.artifact import ArtifactInfo, sha256_of, write_sidecar
 from adfl_deploy.preprocess import Preprocessing, to_blob
 
+from .onnx_ops import custom_nodes, custom_translation_table, portable_flavour, tensorrt_flavour
+
 #: opset 18: the first with ReduceMax taking axes as an input, what the exporter emits for amax
 OPSET = 18
 
@@ -31,7 +36,7 @@ class ParityTolerance:
     min_cosine: float = 0.99999
 
 
-def _export(model: torch.nn.Module, path: Path, prep: Preprocessing, max_batch: int) -> None:
+def _export(model: torch.nn.Module, prep: Preprocessing, max_batch: int) -> onnx.ModelProto:
     example = torch.zeros(2, 3, prep.height, prep.width)
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     program = torch.onnx.export(
@@ -42,10 +47,11 @@ def _export(model: torch.nn.Module, path: Path, prep: Preprocessing, max_batch: 
         input_names=["images"],
         output_names=["embeddings"],
         dynamic_shapes={"x": {0: batch}},
+        custom_translation_table=custom_translation_table(),
         optimize=True,
         verbose=False,
     )
-    program.save(str(path), external_data=False)
+    return program.model_proto
 
 
 def check_parity(model: torch.nn.Module, onnx_path: Path, blob: np.ndarray, tol: ParityTolerance) -> dict[str, float]:
@@ -77,26 +83,36 @@ def export_onnx(
     prep: Preprocessing = Preprocessing(),
     max_batch: int = 64,
     tol: ParityTolerance = ParityTolerance(),
+    fused: bool = True,
 ) -> ArtifactInfo:
-    """Write ``model.onnx`` and ``adfl.json`` into ``out_dir``; ``crops`` (BGR uint8) check parity."""
+    """Write ``model.onnx`` (+ ``model.trt.onnx`` when fused) and ``adfl.json`` into ``out_dir``;
+    ``crops`` (BGR uint8) check parity."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    final = out_dir / "model.onnx"
+    model = model.eval().set_fused(fused)
+    try:
+        proto = _export(model, prep, max_batch)
+    finally:
+        model.set_fused(False)
+    flavours = {"model.onnx": portable_flavour(proto)}
+    if custom_nodes(proto):
+        flavours["model.trt.onnx"] = tensorrt_flavour(proto)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:  # nothing half-written in out_dir
-        path = Path(tmp) / "model.onnx"
-        _export(model, path, prep, max_batch)
-        proto = onnx.load(str(path))
-        onnx.checker.check_model(proto, full_check=True)
-        parity = check_parity(model, path, to_blob(crops, prep), tol)
-        path.replace(final)
+        for name, flavour in flavours.items():
+            onnx.save(flavour, str(Path(tmp) / name))
+        onnx.checker.check_model(str(Path(tmp) / "model.onnx"), full_check=True)
+        parity = check_parity(model, Path(tmp) / "model.onnx", to_blob(crops, prep), tol)
+        for name in flavours:
+            (Path(tmp) / name).replace(out_dir / name)
     info = ArtifactInfo(
         model=model.cfg,
         preprocessing=prep,
         embedding_dim=model.cfg.embedding_dim,
         opset=OPSET,
         max_batch=max_batch,
-        sha256={final.name: sha256_of(final)},
+        onnx_tensorrt="model.trt.onnx" if "model.trt.onnx" in flavours else None,
+        fused_ops=sorted({n.op_type for n in custom_nodes(proto)}),
+        sha256={name: sha256_of(out_dir / name) for name in flavours},
         parity=parity,
     )
     write_sidecar(out_dir, info)

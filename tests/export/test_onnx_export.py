@@ -25,7 +25,21 @@ def test_artifact_files_and_sidecar(artifact_dir, small_model):
     assert info.model == small_model.cfg
     assert info.embedding_dim == 512 + 256
     assert json.loads((artifact_dir / SIDECAR).read_text())["model"]["backbone"] == "resnet18"
-    assert sorted(p.name for p in artifact_dir.iterdir()) == [SIDECAR, "model.onnx"]
+    assert sorted(p.name for p in artifact_dir.iterdir()) == [SIDECAR, "model.onnx", "model.trt.onnx"]
+    assert info.fused_ops == ["ChannelAttention", "SpatialAttention"]  # 1sum = 1s + 1c
+
+
+def test_attention_blocks_are_single_custom_nodes_in_both_flavours(artifact_dir):
+    portable = onnx.load(str(artifact_dir / "model.onnx"))
+    trt = onnx.load(str(artifact_dir / "model.trt.onnx"))
+    for proto in (portable, trt):
+        custom = [n for n in proto.graph.node if n.domain == "com.adfl"]
+        assert sorted(n.op_type for n in custom) == ["ChannelAttention", "SpatialAttention"]
+        assert not any(n.op_type == "Softmax" for n in proto.graph.node)  # no unfused attention left
+    assert sorted(f.name for f in portable.functions) == ["ChannelAttention", "SpatialAttention"]
+    assert not trt.functions  # a local function would hide the TensorRT plugin
+    attrs = {a.name: a.s.decode() for n in trt.graph.node if n.domain == "com.adfl" for a in n.attribute}
+    assert attrs == {"plugin_namespace": "adfl", "plugin_version": "1"}
 
 
 def test_runtime_embeddings_match_pytorch_on_real_crops(artifact_dir, small_model):

@@ -86,6 +86,14 @@ class ADFLNet(nn.Module):
         backbone, fused = self.forward_features(x)
         return self.head.embed(backbone) if fused is None else self.fused_head.embed(fused)
 
+    def set_fused(self, fused: bool = True) -> "ADFLNet":
+        """Route every softmax-attention core through its ``adfl::`` custom op (for ONNX export
+        with one node per block, and TensorRT plugins); numerically the same model."""
+        for module in self.modules():
+            if hasattr(module, "fused"):
+                module.fused = fused
+        return self
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``backbone`` (ImageNet-initialisable stem and stages; frozen in the first epochs,
         Sec. V-B) and ``new`` (attention, AF block, bottleneck, heads)."""

@@ -34,7 +34,8 @@ class ParallelSum(nn.Module):
 
 
 class MapProduct(nn.Module):
-    """``multiply`` (Type II only): ``A^SC = A^C (x) A^S`` broadcast, then ``A^SC * I`` (Eq. 3)."""
+    """``multiply`` (Type II only): ``A^SC = A^C (x) A^S`` broadcast, then ``A^SC * I`` (Eq. 3),
+    computed as two gates ``A^C * (A^S * I)`` with both maps generated from ``I``."""
 
     def __init__(self, spatial: nn.Module, channel: nn.Module) -> None:
         super().__init__()
@@ -42,4 +43,4 @@ class MapProduct(nn.Module):
         self.channel = channel
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.channel.attention_map(x) * self.spatial.attention_map(x) * x
+        return self.channel.gate(self.channel.logits(x), self.spatial.gate(self.spatial.logits(x), x))

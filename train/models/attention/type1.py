@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as AF
+from . import ops
 
 
 def _conv1x1(cin: int, cout: int) -> nn.Conv2d:
@@ -18,11 +19,16 @@ def _conv1x1(cin: int, cout: int) -> nn.Conv2d:
 
 
 class _ScaledResidual(nn.Module):
-    """Holds the learnable ``alpha`` shared by all Type I modules."""
+    """Holds the learnable ``alpha`` shared by all Type I modules.
+
+    ``fused = True`` routes the softmax-attention core through its ``adfl::`` custom op (one
+    ONNX node / TensorRT plugin at export); the math is the same either way.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(1))
+        self.fused = False
 
 
 class SpatialAttention(_ScaledResidual):
@@ -38,7 +44,8 @@ class SpatialAttention(_ScaledResidual):
         self.value = _conv1x1(channels, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.spatial_attention(self.query(x), self.key(x), self.value(x), x, self.alpha)
+        fn = ops.spatial_attention if self.fused else AF.spatial_attention
+        return fn(self.query(x), self.key(x), self.value(x), x, self.alpha)
 
 
 class ChannelAttention(_ScaledResidual):
@@ -48,7 +55,7 @@ class ChannelAttention(_ScaledResidual):
         super().__init__()
 
     def forward(self, x: Tensor) -> Tensor:
-        return AF.channel_attention(x, self.alpha)
+        return (ops.channel_attention if self.fused else AF.channel_attention)(x, self.alpha)
 
 
 class HyperAttention(_ScaledResidual):
@@ -65,7 +72,8 @@ class HyperAttention(_ScaledResidual):
         self.expand = _conv1x1(inner, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        core = AF.hyper_attention_core(self.query(x), self.key(x), self.value(x))
+        fn = ops.hyper_attention if self.fused else AF.hyper_attention_core
+        core = fn(self.query(x), self.key(x), self.value(x))
         return self.alpha * self.expand(core) + x
 
 
