@@ -29,6 +29,7 @@ test-all: $(STAMP)
 native:
 	cmake -S . -B build
 	cmake --build build -j
+	cd build && ctest --output-on-failure
 
 clean:
 	rm -rf build out .pytest_cache
