@@ -27,7 +27,8 @@ class ArtifactInfo:
     model: ModelConfig
     preprocessing: Preprocessing
     embedding_dim: int
-    #: portable ONNX (custom nodes carry local functions: runs on plain ONNX Runtime)
+    #: the runtime's default file: portable ONNX (custom nodes carry local functions, so it
+    #: runs on plain ONNX Runtime) in the default ``precision``
     onnx: str = "model.onnx"
     #: the same graph for TensorRT + libadfl_plugins.so (no local functions); None if unfused
     onnx_tensorrt: str | None = None
@@ -35,6 +36,10 @@ class ArtifactInfo:
     fused_ops: list[str] = field(default_factory=list)
     opset: int = 18
     precision: str = "fp32"
+    #: every portable ONNX file by precision ("fp32", "int8"), the default one included
+    variants: dict[str, str] = field(default_factory=dict)
+    #: accuracy of each precision on an evaluation split (rank-1, mAP), when measured
+    accuracy: dict[str, dict] = field(default_factory=dict)
     input_name: str = "images"
     output_name: str = "embeddings"
     max_batch: int = 64
@@ -77,6 +82,16 @@ def load_artifact(directory: str | Path) -> ArtifactInfo:
             raise ConfigError(f"{directory}: {name} listed in {SIDECAR} is missing; re-export the model")
         if sha256_of(path) != digest:
             raise ConfigError(f"{path}: sha256 does not match {SIDECAR} (truncated or replaced file); re-export the model")
-    if info.onnx not in info.sha256:
-        raise ConfigError(f"{sidecar}: no checksum for {info.onnx}; re-export the model")
+    for name in {info.onnx, *info.variants.values()}:
+        if name not in info.sha256:
+            raise ConfigError(f"{sidecar}: no checksum for {name}; re-export the model")
     return info
+
+
+def onnx_file(info: ArtifactInfo, precision: str | None = None) -> str:
+    """The portable ONNX file for ``precision`` (None: the artefact's default)."""
+    if precision is None or precision == info.precision:
+        return info.onnx
+    if precision not in info.variants:
+        raise ConfigError(f"this artefact has no {precision} model (it has: {', '.join(sorted(info.variants) or [info.precision])})")
+    return info.variants[precision]

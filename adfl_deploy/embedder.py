@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.artifact import ArtifactInfo, load_artifact
+from adfl_deploy.artifact import ArtifactInfo, load_artifact, onnx_file
 from adfl_deploy.config import ConfigError, one_line
 from adfl_deploy.preprocess import l2_normalise, to_blob
 
@@ -23,16 +23,20 @@ BACKENDS = ("auto", "onnxruntime-cpu")
 class Embedder:
     """``Embedder.from_artifact(dir).embed(list_of_bgr_crops) -> (N, D) float32``, unit norm."""
 
-    def __init__(self, session, info: ArtifactInfo, backend: str) -> None:
+    def __init__(self, session, info: ArtifactInfo, backend: str, precision: str) -> None:
         self._session = session
         self.info = info
         self.backend = backend
+        self.precision = precision
 
     @classmethod
-    def from_artifact(cls, directory: str | Path, backend: str = "auto", threads: int | None = None) -> "Embedder":
+    def from_artifact(
+        cls, directory: str | Path, backend: str = "auto", precision: str | None = None, threads: int | None = None
+    ) -> "Embedder":
         if backend not in BACKENDS:
             raise ConfigError(f"backend {backend!r} is not available here; choose from {', '.join(BACKENDS)}")
         info = load_artifact(directory)
+        model_file = onnx_file(info, precision)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -40,12 +44,13 @@ class Embedder:
             options.intra_op_num_threads = threads
         try:
             session = ort.InferenceSession(
-                str(Path(directory) / info.onnx), options, providers=["CPUExecutionProvider"]
+                str(Path(directory) / model_file), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise ConfigError(f"{directory}/{info.onnx}: ONNX Runtime cannot load it ({one_line(exc)})") from None
-        log.info("embedder: %s on onnxruntime-cpu", info.model.name)
-        return cls(session, info, "onnxruntime-cpu")
+            raise ConfigError(f"{directory}/{model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
+        chosen = precision or info.precision
+        log.info("embedder: %s (%s) on onnxruntime-cpu", info.model.name, chosen)
+        return cls(session, info, "onnxruntime-cpu", chosen)
 
     @property
     def dim(self) -> int:

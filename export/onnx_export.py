@@ -111,6 +111,7 @@ def export_onnx(
         opset=OPSET,
         max_batch=max_batch,
         onnx_tensorrt="model.trt.onnx" if "model.trt.onnx" in flavours else None,
+        variants={"fp32": "model.onnx"},
         fused_ops=sorted({n.op_type for n in custom_nodes(proto)}),
         sha256={name: sha256_of(out_dir / name) for name in flavours},
         parity=parity,

@@ -70,3 +70,48 @@ def artifact_dir(tmp_path_factory, small_model):
     out = tmp_path_factory.mktemp("artifact")
     export_onnx(small_model, out, load_sample_crops(), prep=SMALL_PREP, max_batch=8)
     return out
+
+
+# A tiny real dataset and a trained tiny checkpoint, shared by the training and export tests.
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, shared):
+    """8 Con-ReID training ids x 8 images as train; 3 test ids as query/gallery (symlinks)."""
+    src = shared / "data" / "con-reid"
+    root = tmp_path_factory.mktemp("tiny-con-reid")
+
+    def by_id(split: str) -> dict[str, list[Path]]:
+        groups: dict[str, list[Path]] = {}
+        for p in sorted((src / split).glob("*.jpg")):
+            groups.setdefault(p.name[:4], []).append(p)
+        return groups
+
+    test_ids = sorted(by_id("query"))[:3]
+    train_ids = sorted(by_id("bounding_box_train"))[:8]
+    for split, per_id, ids in (("bounding_box_train", 8, train_ids), ("query", 2, test_ids), ("bounding_box_test", 6, test_ids)):
+        (root / split).mkdir()
+        groups = by_id(split)
+        for pid in ids:
+            for p in groups[pid][:per_id]:
+                (root / split / p.name).symlink_to(p)
+    return root
+
+
+def tiny_config(root: Path, out: Path, epochs: int = 2):
+    """A seconds-long training run: ResNet18 with 1sum attention on 64x32 crops of 8 ids."""
+    from adfl_deploy.train.config import DataConfig, SolverConfig, TrainConfig
+
+    return TrainConfig(
+        model="attn3-1sum@resnet18",
+        data=DataConfig(dataset="market-style", root=str(root), height=64, width=32, identities_per_batch=4, instances_per_identity=2, workers=0),
+        solver=SolverConfig(epochs=epochs, warmup_epochs=1, milestones=(1,), freeze_backbone_epochs=1),
+        out=str(out),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dataset, tmp_path_factory):
+    from adfl_deploy.train.trainer import train
+
+    return train(tiny_config(tiny_dataset, tmp_path_factory.mktemp("tiny-run"), epochs=1))
+
+

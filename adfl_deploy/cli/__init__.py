@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": ("adfl_deploy.cli.demo", True),
     "train": ("adfl_deploy.cli.train", True),
     "eval": ("adfl_deploy.cli.evaluate", False),
+    "export": ("adfl_deploy.cli.export", True),
 }
 
 EPILOG = """examples:
@@ -27,6 +28,7 @@ EPILOG = """examples:
   adfl demo                           build -> export ONNX -> embed sample crops -> timings
   adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
   adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
+  adfl export runs/edge-con-reid/last.pt --out out/edge --int8   ONNX + INT8 with checks
 """
 
 

@@ -20,6 +20,7 @@ from adfl_deploy.train.losses import batch_hard_triplet
 from adfl_deploy.train.sampler import PKSampler
 from adfl_deploy.train.schedule import lr_at
 from adfl_deploy.train.trainer import train
+from conftest import tiny_config
 
 
 def eq4(t: float) -> float:
@@ -70,38 +71,6 @@ def test_pk_sampler_shards_across_ranks():
     ranks = [PKSampler(labels, p=2, k=3, seed=0, rank=r, world_size=2) for r in range(2)]
     all_batches = list(full)[: 2 * len(ranks[0])]
     assert sorted(map(tuple, list(ranks[0]) + list(ranks[1]))) == sorted(map(tuple, all_batches))
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, shared):
-    """8 Con-ReID training ids x 8 images as train; 3 test ids as query/gallery (symlinks)."""
-    src = shared / "data" / "con-reid"
-    root = tmp_path_factory.mktemp("tiny-con-reid")
-
-    def by_id(split: str) -> dict[str, list[Path]]:
-        groups: dict[str, list[Path]] = {}
-        for p in sorted((src / split).glob("*.jpg")):
-            groups.setdefault(p.name[:4], []).append(p)
-        return groups
-
-    test_ids = sorted(by_id("query"))[:3]
-    train_ids = sorted(by_id("bounding_box_train"))[:8]
-    for split, per_id, ids in (("bounding_box_train", 8, train_ids), ("query", 2, test_ids), ("bounding_box_test", 6, test_ids)):
-        (root / split).mkdir()
-        groups = by_id(split)
-        for pid in ids:
-            for p in groups[pid][:per_id]:
-                (root / split / p.name).symlink_to(p)
-    return root
-
-
-def tiny_config(root: Path, out: Path, epochs: int = 2) -> TrainConfig:
-    return TrainConfig(
-        model="attn3-1sum@resnet18",
-        data=DataConfig(dataset="market-style", root=str(root), height=64, width=32, identities_per_batch=4, instances_per_identity=2, workers=0),
-        solver=SolverConfig(epochs=epochs, warmup_epochs=1, milestones=(1,), freeze_backbone_epochs=1),
-        out=str(out),
-    )
 
 
 def test_resume_continues_exactly(tiny_dataset, tmp_path):
@@ -174,11 +143,6 @@ def test_kill_and_resume_from_the_command_line(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     model, state = load_model(out / "last.pt")
     assert state["epoch"] == killed_at + 1 and model.cfg.name == "baseline@resnet18"
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tiny_dataset, tmp_path_factory):
-    return train(tiny_config(tiny_dataset, tmp_path_factory.mktemp("tiny-run"), epochs=1))
 
 
 def test_eval_command_writes_metrics_and_pictures(tiny_checkpoint, tiny_dataset, tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""``adfl export``: checkpoint -> ONNX (portable + TensorRT flavour), optional INT8, parity and
+accuracy recorded in the sidecar."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLES = """examples:
+  adfl export runs/edge-con-reid/last.pt --out out/edge
+  adfl export runs/edge-con-reid/last.pt --out out/edge --int8 --eval-set market-style=../shared/data/con-reid
+  adfl export runs/edge-con-reid/last.pt --out out/edge --int8 --bundle int8 adfl_deploy/assets/edge_model
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="checkpoint -> ONNX (+ INT8) with parity and accuracy checks",
+        description="Export a checkpoint to a dynamic-batch ONNX artefact: model.onnx (portable: the fused "
+        "attention nodes carry local functions, so plain ONNX Runtime runs it), model.trt.onnx (the same "
+        "graph for TensorRT with build/libadfl_plugins.so), adfl.json (config, preprocessing, sha256, "
+        "parity against PyTorch on real crops). --int8 adds a QDQ INT8 model calibrated on real crops.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", help="checkpoint written by adfl train")
+    p.add_argument("--out", required=True, help="artefact folder to write")
+    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (QDQ, per-channel weights)")
+    p.add_argument("--calib", help="folder of crops for INT8 calibration (default: the training crops)")
+    p.add_argument("--calib-method", default="percentile", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--eval-set", metavar="NAME=ROOT", help="measure rank-1/mAP of every precision on this split")
+    p.add_argument("--max-map-drop", type=float, default=1.0, help="fail if INT8 loses more mAP points than this")
+    p.add_argument("--max-batch", type=int, default=64, help="largest batch of the dynamic axis")
+    p.add_argument("--default-precision", default="fp32", choices=["fp32", "int8"], help="what the runtime loads by default")
+    p.add_argument("--bundle", nargs=2, metavar=("PRECISION", "DIR"), help="also write a one-precision copy to DIR")
+
+
+def run(args) -> int:
+    from adfl_deploy.export.checkpoint_export import bundle, export_checkpoint
+
+    info = export_checkpoint(
+        args.checkpoint,
+        args.out,
+        int8=args.int8,
+        calib=args.calib,
+        calib_method=args.calib_method,
+        eval_set=args.eval_set,
+        max_map_drop=args.max_map_drop,
+        max_batch=args.max_batch,
+        default_precision=args.default_precision,
+    )
+    print(f"wrote {args.out}: {', '.join(f'{p}={f}' for p, f in info.variants.items())}"
+          + (f", tensorrt={info.onnx_tensorrt}" if info.onnx_tensorrt else ""))
+    print(f"parity vs PyTorch: max abs err {info.parity['max_abs_error']:.2e}, min cosine {info.parity['min_cosine']:.6f}")
+    for precision, acc in info.accuracy.items():
+        print(f"{precision}: rank-1 {acc['rank1']:.3f} mAP {acc['mAP']:.3f} on {acc['eval_set']}")
+    if info.onnx_tensorrt:
+        h, w = info.preprocessing.height, info.preprocessing.width
+        print(
+            "TensorRT engine (on the device): trtexec --onnx=" + f"{args.out}/{info.onnx_tensorrt}"
+            + " --dynamicPlugins=build/libadfl_plugins.so"
+            + f" --minShapes=images:1x3x{h}x{w} --optShapes=images:8x3x{h}x{w} --maxShapes=images:{info.max_batch}x3x{h}x{w}"
+            + f" --saveEngine={args.out}/model.engine"
+        )
+    if args.bundle:
+        slim = bundle(args.out, args.bundle[1], args.bundle[0])
+        print(f"bundled {slim.precision} model in {args.bundle[1]}")
+    return 0

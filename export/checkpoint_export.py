@@ -1,0 +1,113 @@
+"""Checkpoint -> deployable artefact folder: ONNX (portable + TensorRT flavour), optional INT8,
+accuracy of every precision on an evaluation split, and a guard on the INT8 mAP drop."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
+from adfl_deploy.assets import load_sample_crops
+from adfl_deploy.config import ConfigError
+from adfl_deploy.datasets import load_dataset
+from adfl_deploy.preprocess import Preprocessing
+from adfl_deploy.train.checkpoint import load_model
+
+from .onnx_export import export_onnx
+from .quantize import quantize_int8
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def calibration_crops(calib: str | Path | None, train_config: dict, limit: int = 256) -> list[np.ndarray]:
+    """Up to ``limit`` crops spread evenly over ``calib`` (a folder of images) or, by default,
+    over the checkpoint's training images."""
+    if calib is not None:
+        paths = sorted(p for p in Path(calib).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise ConfigError(f"{calib}: no images for INT8 calibration")
+    else:
+        data = train_config["data"]
+        paths = [Path(s.path) for s in load_dataset(data["dataset"], data["root"]).train]
+    step = max(1, len(paths) // limit)
+    crops = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths[::step][:limit]]
+    return [c for c in crops if c is not None]
+
+
+def _accuracy(out_dir: Path, precisions: list[str], eval_set: str) -> dict[str, dict]:
+    from adfl_deploy.embedder import Embedder
+    from adfl_deploy.evaluation import evaluate
+
+    name, _, root = eval_set.partition("=")
+    dataset = load_dataset(name, root)
+    results = {}
+    for precision in precisions:
+        m = evaluate(Embedder.from_artifact(out_dir, precision=precision).embed, dataset).metrics
+        results[precision] = {"eval_set": eval_set, "rank1": m["rank1"], "mAP": m["mAP"]}
+    return results
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    int8: bool = False,
+    calib: str | Path | None = None,
+    calib_method: str = "percentile",
+    eval_set: str | None = None,
+    max_map_drop: float = 1.0,
+    max_batch: int = 64,
+    default_precision: str = "fp32",
+) -> ArtifactInfo:
+    out_dir = Path(out_dir)
+    model, state = load_model(checkpoint)
+    data = state["train_config"]["data"]
+    prep = Preprocessing(height=data["height"], width=data["width"])
+    info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch)
+    precisions = ["fp32"]
+    if int8:
+        quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx", calibration_crops(calib, state["train_config"]), prep, calib_method)
+        info = dataclasses.replace(
+            info,
+            variants={**info.variants, "int8": "model.int8.onnx"},
+            sha256={**info.sha256, "model.int8.onnx": sha256_of(out_dir / "model.int8.onnx")},
+        )
+        precisions.append("int8")
+    if default_precision not in precisions:
+        raise ConfigError(f"default precision {default_precision} was not exported (exported: {', '.join(precisions)})")
+    info = dataclasses.replace(info, precision=default_precision, onnx=info.variants[default_precision])
+    write_sidecar(out_dir, info)
+    if eval_set:
+        info = dataclasses.replace(info, accuracy=_accuracy(out_dir, precisions, eval_set))
+        write_sidecar(out_dir, info)
+        if int8:
+            drop = 100 * (info.accuracy["fp32"]["mAP"] - info.accuracy["int8"]["mAP"])
+            if drop > max_map_drop:
+                raise ConfigError(f"INT8 loses {drop:.2f} mAP points on {eval_set} (limit {max_map_drop}); try --calib-method or more calibration crops")
+    return info
+
+
+def bundle(artifact_dir: str | Path, out_dir: str | Path, precision: str) -> ArtifactInfo:
+    """A folder with one precision only (e.g. the INT8 model that ships inside the package)."""
+    info = load_artifact(artifact_dir)
+    if precision not in info.variants:
+        raise ConfigError(f"{artifact_dir}: no {precision} model to bundle")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = info.variants[precision]
+    shutil.copyfile(Path(artifact_dir) / name, out_dir / name)
+    slim = dataclasses.replace(
+        info,
+        onnx=name,
+        precision=precision,
+        onnx_tensorrt=None,
+        variants={precision: name},
+        sha256={name: info.sha256[name]},
+        accuracy={k: v for k, v in info.accuracy.items() if k == precision},
+    )
+    write_sidecar(out_dir, slim)
+    assert (out_dir / SIDECAR).exists()
+    return slim

@@ -1,0 +1,62 @@
+"""INT8: one QDQ ONNX for ONNX Runtime (VNNI) and TensorRT (explicit quantization).
+
+Static calibration on real crops through ONNX Runtime's quantization tooling; per-channel
+symmetric int8 weights and symmetric int8 activations (zero point 0, what TensorRT's explicit
+quantization accepts). Only standard ops are quantized: the ``com.adfl`` attention nodes and
+their function bodies stay in floating point.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from adfl_deploy.preprocess import Preprocessing, to_blob
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+class _CropReader:
+    """``CalibrationDataReader`` over preprocessed batches of crops."""
+
+    def __init__(self, crops: list[np.ndarray], prep: Preprocessing, batch: int = 16) -> None:
+        # equal-sized batches: the histogram calibrators stack them (a short last batch is dropped)
+        batch = min(batch, len(crops))
+        usable = len(crops) - len(crops) % batch
+        self._batches = iter([to_blob(crops[i : i + batch], prep) for i in range(0, usable, batch)])
+
+    def get_next(self):
+        blob = next(self._batches, None)
+        return None if blob is None else {"images": blob}
+
+
+def quantize_int8(src: Path, dst: Path, crops: list[np.ndarray], prep: Preprocessing, method: str = "percentile") -> Path:
+    """Write a QDQ INT8 copy of the portable ONNX ``src`` to ``dst`` (calibrated on ``crops``)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
+    if not crops:
+        raise ValueError("INT8 calibration needs crops: pass --calib DIR with images")
+    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[method]
+    with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+        out = Path(tmp) / dst.name
+        quantize_static(
+            str(src),
+            str(out),
+            _CropReader(crops, prep),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calibrate,
+            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibTensorRangeSymmetric": True},
+        )
+        model = onnx.load(str(out))
+        onnx.checker.check_model(model)
+        out.replace(dst)
+    return dst

@@ -1,0 +1,64 @@
+"""adfl export on a trained checkpoint: files, INT8 on real crops, accuracy guard, bundle."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+from adfl_deploy.artifact import load_artifact
+from adfl_deploy.cli import main
+from adfl_deploy.config import ConfigError
+from adfl_deploy.embedder import Embedder
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported")
+    bundle = out.parent / f"{out.name}-bundle"
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--int8", "--eval-set", f"market-style={tiny_dataset}",
+                 "--max-map-drop", "100", "--bundle", "int8", str(bundle)]) == 0  # fmt: skip
+    return out, bundle
+
+
+def test_files_and_sidecar(exported):
+    out, _ = exported
+    info = load_artifact(out)
+    assert info.variants == {"fp32": "model.onnx", "int8": "model.int8.onnx"} and info.onnx_tensorrt == "model.trt.onnx"
+    assert set(info.accuracy) == {"fp32", "int8"} and 0 < info.accuracy["int8"]["mAP"] <= 1
+    assert (info.preprocessing.height, info.preprocessing.width) == (64, 32)  # from the checkpoint's config
+    int8 = onnx.load(str(out / "model.int8.onnx"))
+    ops = {n.op_type for n in int8.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert {"SpatialAttention", "ChannelAttention"} <= ops  # fused nodes stay in float
+    zero_points = [i for i in int8.graph.initializer if i.name.endswith("zero_point")]
+    assert zero_points and all(not any(onnx.numpy_helper.to_array(z).ravel()) for z in zero_points)  # symmetric
+
+
+def test_int8_embeddings_stay_close_to_fp32(exported):
+    from adfl_deploy.assets import load_sample_crops
+
+    out, _ = exported
+    crops = load_sample_crops()
+    fp32 = Embedder.from_artifact(out, precision="fp32").embed(crops)
+    int8 = Embedder.from_artifact(out, precision="int8").embed(crops)
+    assert (fp32 * int8).sum(axis=1).min() > 0.95  # cosine similarity per crop
+
+
+def test_bundle_holds_one_precision(exported):
+    _, bundle = exported
+    info = load_artifact(bundle)
+    assert info.precision == "int8" and sorted(p.name for p in bundle.iterdir()) == ["adfl.json", "model.int8.onnx"]
+    assert Embedder.from_artifact(bundle).precision == "int8"
+    with pytest.raises(ConfigError, match="no fp32 model"):
+        Embedder.from_artifact(bundle, precision="fp32")
+
+
+def test_the_accuracy_guard_fails_the_export(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
+    # a negative allowance can never be met: the guard must refuse
+    code = main(["export", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--int8", "--eval-set", f"market-style={tiny_dataset}", "--max-map-drop", "-100"])
+    assert code == 2 and "INT8 loses" in capsys.readouterr().err
+    assert json.loads((tmp_path / "x" / "adfl.json").read_text())["accuracy"]  # measured numbers kept for inspection
