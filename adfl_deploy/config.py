@@ -13,8 +13,9 @@ import json
 import os
 import tempfile
 import types
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import IO, Any, Iterator, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
@@ -148,21 +149,29 @@ def load(cls: type[T], path: str | os.PathLike) -> T:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file + rename, so readers never see half a file."""
+@contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temp file next to ``path``; on success fsync and rename it over ``path``, on
+    failure delete it. Readers (and a crash) never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see ``atomic_file``)."""
+    with atomic_file(path) as fh:
+        fh.write(text)
+    return Path(path)
 
 
 def save(cfg: Any, path: str | os.PathLike) -> Path:
@@ -173,6 +182,7 @@ def save(cfg: Any, path: str | os.PathLike) -> Path:
 
 __all__ = [
     "ConfigError",
+    "atomic_file",
     "atomic_write_text",
     "dumps",
     "one_line",

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from adfl_deploy.config import atomic_file  # noqa: E402
 from adfl_deploy.datasets import ReidDataset  # noqa: E402
 
 GREEN, RED = (0.1, 0.7, 0.2), (0.85, 0.1, 0.1)
@@ -22,13 +23,12 @@ def _rgb(path: str) -> np.ndarray:
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        with atomic_file(path, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def ranked_lists_png(dataset: ReidDataset, distance: np.ndarray, queries: list[int], path: str | Path, top: int = 10) -> Path:

@@ -7,34 +7,22 @@ are functions of the epoch, so they need no state of their own.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from adfl_deploy import config
-from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.config import ConfigError, atomic_file, one_line
 from adfl_deploy.model_config import ModelConfig
 
 FORMAT = "adfl-checkpoint-v1"
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """``torch.save`` into a temp file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` atomically: a temp file in the same folder, fsync, rename over ``path``."""
+    with atomic_file(path, "wb") as fh:
+        torch.save({"format": FORMAT, **state}, fh)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict:

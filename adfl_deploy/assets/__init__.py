@@ -1,4 +1,4 @@
-"""Files that ship with the package (sample crops)."""
+"""Files that ship with the package: sample crops and the trained edge model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ import numpy as np
 
 ASSETS = Path(__file__).resolve().parent
 SAMPLE_CROPS = ASSETS / "sample_crops"
+#: the project's trained edge model (INT8 ONNX artefact; see its MODEL_CARD.md)
+EDGE_MODEL = ASSETS / "edge_model"
+
+
+def sample_crop_labels() -> list[tuple[int, int]]:
+    """(person id, camera) of each sample crop, from its Market-style file name."""
+    return [(int(p.name[:4]), int(p.name[6])) for p in sorted(SAMPLE_CROPS.glob("*.jpg"))]
 
 
 def load_sample_crops() -> list[np.ndarray]:

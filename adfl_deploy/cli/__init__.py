@@ -16,7 +16,7 @@ from adfl_deploy.config import ConfigError
 #: subcommand -> (module, needs torch)
 COMMANDS = {
     "models": ("adfl_deploy.cli.models", True),
-    "demo": ("adfl_deploy.cli.demo", True),
+    "demo": ("adfl_deploy.cli.demo", False),
     "train": ("adfl_deploy.cli.train", True),
     "eval": ("adfl_deploy.cli.evaluate", False),
     "export": ("adfl_deploy.cli.export", True),
@@ -25,7 +25,7 @@ COMMANDS = {
 EPILOG = """examples:
   adfl models                         table of every paper variant (params, GFLOPs at 384x128)
   adfl models --backbone resnet18     the same for an edge backbone
-  adfl demo                           build -> export ONNX -> embed sample crops -> timings
+  adfl demo                           shipped model on sample crops; fused export + timings
   adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
   adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
   adfl export runs/edge-con-reid/last.pt --out out/edge --int8   ONNX + INT8 with checks
