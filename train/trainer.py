@@ -132,6 +132,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, stop_after_epoch: 
         log.info("resumed from %s at epoch %d", resume, start)
 
     net: nn.Module = _TrainForward(model)
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConfigError("sync_bn needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); set sync_bn: false on CPU")
     if ddp.world_size > 1:
         if cfg.sync_bn:
             net = nn.SyncBatchNorm.convert_sync_batchnorm(net)

@@ -60,3 +60,29 @@ def test_dynamic_batch_gives_the_same_embedding_per_crop(artifact_dir):
     together = embedder.embed(crops)  # 12 crops > max_batch 8: split into two runs
     alone = np.concatenate([embedder.embed([c]) for c in crops])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_the_paper_delegate_exports_fused_and_matches_pytorch_on_real_crops(tmp_path):
+    """Issue 4's acceptance case: AF3-cat-1024-attn3-1sum with active attention (alpha != 0)."""
+    import warnings
+
+    from adfl_deploy.export.onnx_export import export_onnx
+    from adfl_deploy.preprocess import Preprocessing
+    from adfl_deploy.train.models import create_model
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model("AF3-cat-1024-attn3-1sum").eval()
+    for name, p in model.named_parameters():
+        if name.endswith("alpha"):
+            p.data.fill_(0.3)
+    crops = load_sample_crops()
+    info = export_onnx(model, tmp_path, crops, prep=Preprocessing())
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    assert sorted(n.op_type for n in proto.graph.node if n.domain == "com.adfl") == ["ChannelAttention", "SpatialAttention"]
+    got = Embedder.from_artifact(tmp_path).embed(crops)
+    with torch.no_grad():
+        want = model(torch.from_numpy(to_blob(crops, info.preprocessing))).numpy()
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    assert np.abs(got - want).max() < 1e-4  # on the unit-norm embeddings the runtime returns

@@ -169,3 +169,31 @@ def test_eval_of_an_exported_model_needs_a_test_set(artifact_dir, tiny_dataset, 
     assert main(["eval", str(artifact_dir), "--out", str(tmp_path)]) == 2
     assert "--test-set" in capsys.readouterr().err
     assert main(["eval", str(artifact_dir), "--test-set", f"market-style={tiny_dataset}", "--out", str(tmp_path)]) == 0
+
+
+def test_bf16_autocast_trains(tiny_dataset, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(tiny_config(tiny_dataset, tmp_path, epochs=1), amp="bf16")
+    state = load_checkpoint(train(cfg))
+    assert state["train_config"]["amp"] == "bf16"
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_data_parallel_training_with_torchrun(tiny_dataset, tmp_path):
+    """Two CPU processes (gloo) through torchrun: DDP and the rank-sharded PK sampler."""
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "adfl_deploy.cli", "train", "--dataset", "market-style", "--root", str(tiny_dataset),
+        "--model", "attn3-1sum@resnet18", "--out", str(out), "--epochs", "2",
+        "--set", "data.height=64", "--set", "data.width=32", "--set", "data.workers=0",
+        "--set", "data.identities_per_batch=4", "--set", "data.instances_per_identity=2",
+        "--set", "solver.warmup_epochs=1", "--set", "solver.freeze_backbone_epochs=1",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    model, state = load_model(out / "last.pt")
+    assert state["epoch"] == 2 and model.cfg.name == "attn3-1sum@resnet18"
+    assert (out / "metrics.csv").read_text().count("\n") == 3  # only rank 0 logs
