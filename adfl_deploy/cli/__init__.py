@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _torch_installed() -> bool:
+def torch_installed() -> bool:
     try:
         return importlib.util.find_spec("torch") is not None
     except ImportError:  # a broken or blocked install counts as absent
@@ -55,7 +55,7 @@ def _torch_installed() -> bool:
 
 
 def _needs_torch(command: str) -> str | None:
-    if COMMANDS[command][1] and not _torch_installed():
+    if COMMANDS[command][1] and not torch_installed():
         return f"adfl {command} needs PyTorch: pip install -e '.[train]' (torch==2.14.1, torchvision==0.29.1)"
     return None
 

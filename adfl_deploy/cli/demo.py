@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -122,12 +121,13 @@ def fused_export_part(model_name: str, out: Path, batches: list[int], iters: int
 
 
 def run(args) -> int:
+    from adfl_deploy.cli import torch_installed
     from adfl_deploy.config import atomic_write_text
 
     out = Path(args.out)
     batches = [int(b) for b in args.batch.split(",")]
     result = {"shipped_model": shipped_model_part(batches, args.iters)}
-    if importlib.util.find_spec("torch") is not None:
+    if torch_installed():
         result["fused_export"] = fused_export_part(args.model, out, batches, args.iters)
     else:
         print("[2/2] skipped: PyTorch is not installed (pip install -e '.[train]' to build and export models)")

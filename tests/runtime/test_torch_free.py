@@ -84,3 +84,17 @@ def test_a_built_model_is_served_without_torch(artifact_dir):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(12, 768)"
+
+
+def test_the_demo_runs_its_torch_free_part(tmp_path):
+    result = run_without_torch(
+        f"""
+        from adfl_deploy.cli import main
+        code = main(["demo", "--batch", "1", "--iters", "1", "--out", {str(tmp_path)!r}])
+        assert "torch" not in sys.modules
+        sys.exit(code)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "shipped model" in result.stdout and "skipped: PyTorch is not installed" in result.stdout
+    assert (tmp_path / "demo.json").is_file()
