@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adfl-installed
 
-.PHONY: demo test test-all native clean setup
+.PHONY: demo test test-all lint native clean setup
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "not gpu"
+
+lint: $(STAMP)
+	$(BIN)/ruff check adfl_deploy train export tests benchmarks
 
 native:
 	cmake -S . -B build

@@ -87,7 +87,7 @@ def run(args) -> int:
         sets = [tuple(info["train_set"].split("=", 1))]
     out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "eval"
     results = []
-    print(f"| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |\n|---|---|---|---:|---:|---:|---:|")
+    print("| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |\n|---|---|---|---:|---:|---:|---:|")
     for name, root in sets:
         dataset = load_dataset(name, root)
         ev = evaluate(embed, dataset, flip=args.flip, rerank=args.rerank, progress=True)

@@ -15,7 +15,7 @@ import torch
 
 from adfl_deploy.config import ConfigError
 from adfl_deploy.train.checkpoint import load_checkpoint, load_model, save_checkpoint
-from adfl_deploy.train.config import DataConfig, SolverConfig, TrainConfig
+from adfl_deploy.train.config import SolverConfig
 from adfl_deploy.train.losses import batch_hard_triplet
 from adfl_deploy.train.sampler import PKSampler
 from adfl_deploy.train.schedule import lr_at
