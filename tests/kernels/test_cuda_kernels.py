@@ -1,6 +1,9 @@
 """The CUDA kernels against the float64 oracle (GPU only; needs `make native`).
 
-Tolerances (issue 4): fp32 1e-5 relative to the output scale, fp16 2e-3 relative."""
+Tolerances (issue 4): fp32 1e-5 relative to the output scale, fp16 2e-3 relative - plus, for
+fp16, a few units of the smallest subnormal (2^-24): the Type II gates' outputs are tiny
+(softmax weights of ~1/(C*H*W) times x) and fall into fp16's subnormal range, where no fp16
+implementation can be more precise than its rounding."""
 
 from __future__ import annotations
 
@@ -33,5 +36,7 @@ def test_kernel_matches_oracle(op, batch, shape, dtype, tol):
     cast = [torch.from_numpy(a).to("cuda", dtype) for a in inputs]
     want = ref.OPS[op](*[t.float().cpu().numpy() for t in cast])  # oracle on the rounded inputs
     got = ops.OPS[op](*cast).float().cpu().numpy()
-    err = np.abs(got - want).max() / np.abs(want).max()
-    assert err <= tol, f"{op} {shape} {dtype}: relative error {err:.2e}"
+    scale = np.abs(want).max()
+    floor = 4 * 2.0**-24 if dtype == torch.float16 else 0.0
+    err = np.abs(got - want).max()
+    assert err <= tol * scale + floor, f"{op} {shape} {dtype}: max error {err:.2e} at output scale {scale:.2e}"
