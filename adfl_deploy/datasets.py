@@ -147,3 +147,11 @@ def load_dataset(name: str, root: str | Path) -> ReidDataset:
     if name not in READERS:
         raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(READERS)}")
     return READERS[name](root)
+
+
+def load_dataset_spec(spec: str) -> ReidDataset:
+    """``NAME=ROOT`` (the command-line form, e.g. ``market-style=../shared/data/con-reid``)."""
+    name, sep, root = spec.partition("=")
+    if not sep or not name or not root:
+        raise ConfigError(f"dataset {spec!r}: expected NAME=ROOT, e.g. market-style=../shared/data/con-reid")
+    return load_dataset(name, root)

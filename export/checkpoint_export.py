@@ -13,14 +13,12 @@ import numpy as np
 from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
 from adfl_deploy.assets import load_sample_crops
 from adfl_deploy.config import ConfigError
-from adfl_deploy.datasets import load_dataset
+from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.preprocess import Preprocessing
 from adfl_deploy.train.checkpoint import load_model
 
 from .onnx_export import export_onnx
 from .quantize import quantize_int8
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def calibration_crops(calib: str | Path | None, train_config: dict, limit: int = 256) -> list[np.ndarray]:
@@ -42,8 +40,7 @@ def _accuracy(out_dir: Path, precisions: list[str], eval_set: str) -> dict[str, 
     from adfl_deploy.embedder import Embedder
     from adfl_deploy.evaluation import evaluate
 
-    name, _, root = eval_set.partition("=")
-    dataset = load_dataset(name, root)
+    dataset = load_dataset_spec(eval_set)
     results = {}
     for precision in precisions:
         m = evaluate(Embedder.from_artifact(out_dir, precision=precision).embed, dataset).metrics

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from adfl_deploy import config
 from adfl_deploy.config import ConfigError
-from adfl_deploy.datasets import load_dataset
+from adfl_deploy.datasets import load_dataset, load_dataset_spec
 from adfl_deploy.evaluation import evaluate
 from adfl_deploy.preprocess import Preprocessing
 from adfl_deploy.train.models import HeadOutput, create_model
@@ -106,10 +106,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, stop_after_epoch: 
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     dataset = load_dataset(cfg.data.dataset, cfg.data.root)
-    test_sets = [dataset]
-    for spec in cfg.extra_test_sets:
-        name, _, root = spec.partition("=")
-        test_sets.append(load_dataset(name, root))
+    test_sets = [dataset] + [load_dataset_spec(spec) for spec in cfg.extra_test_sets]
     images = TrainImages(dataset.train, cfg.data)
     with warnings.catch_warnings():
         if resume:  # the checkpoint's weights replace the random init

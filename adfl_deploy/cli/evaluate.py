@@ -34,16 +34,6 @@ def add_parser(sub) -> None:
     p.add_argument("--show", type=int, default=6, help="queries drawn in the ranked-list PNG")
 
 
-def _parse_sets(specs: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for spec in specs:
-        name, sep, root = spec.partition("=")
-        if not sep:
-            raise ValueError(f"--test-set {spec!r}: expected NAME=ROOT, e.g. market-style=../shared/data/con-reid")
-        out.append((name, root))
-    return out
-
-
 def _load_source(source: Path):
     """(embed function, info dict, torch model or None) for a checkpoint or an artefact."""
     if source.is_dir():
@@ -72,7 +62,7 @@ def _load_source(source: Path):
 
 def run(args) -> int:
     from adfl_deploy.config import atomic_write_text
-    from adfl_deploy.datasets import load_dataset
+    from adfl_deploy.datasets import load_dataset_spec
     from adfl_deploy.evaluation import evaluate, read_crops
     from adfl_deploy.visualize import attention_png, ranked_lists_png
 
@@ -80,19 +70,20 @@ def run(args) -> int:
     if not source.exists():
         raise ConfigError(f"{source}: no such checkpoint or artefact folder")
     embed, info, model, prep = _load_source(source)
-    sets = _parse_sets(args.test_set)
-    if not sets:
+    specs = args.test_set
+    if not specs:
         if not info["train_set"]:
             raise ValueError("an exported artefact does not know its dataset: pass --test-set NAME=ROOT")
-        sets = [tuple(info["train_set"].split("=", 1))]
+        specs = [info["train_set"]]
     out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "eval"
     results = []
     print("| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |\n|---|---|---|---:|---:|---:|---:|")
-    for name, root in sets:
-        dataset = load_dataset(name, root)
+    for spec in specs:
+        dataset = load_dataset_spec(spec)
+        name = dataset.name
         ev = evaluate(embed, dataset, flip=args.flip, rerank=args.rerank, progress=True)
         m = ev.metrics
-        results.append({"test_set": f"{name}={root}", **m})
+        results.append({"test_set": spec, **m})
         print(f"| {info['model']} | {info['train_set'] or '?'} | {name} | {m['rank1']:.3f} | {m['rank5']:.3f} | {m['rank10']:.3f} | {m['mAP']:.3f} |")
         step = max(1, len(dataset.query) // max(args.show, 1))
         picks = list(range(0, len(dataset.query), step))[: args.show]

@@ -70,3 +70,12 @@ def test_unknown_dataset_and_bad_msmt(tmp_path):
         load_dataset("cuhk03", tmp_path)
     with pytest.raises(ConfigError, match="not an MSMT17 root"):
         load_dataset("msmt17", tmp_path)
+
+
+def test_dataset_specs_from_the_command_line(shared):
+    from adfl_deploy.datasets import load_dataset_spec
+
+    assert load_dataset_spec(f"market-style={shared / 'data' / 'con-reid'}").num_train_pids == 45
+    for bad in ("market-style", "=root", "market-style="):
+        with pytest.raises(ConfigError, match="expected NAME=ROOT"):
+            load_dataset_spec(bad)
