@@ -32,6 +32,8 @@ class ArtifactInfo:
     onnx: str = "model.onnx"
     #: the same graph for TensorRT + libadfl_plugins.so (no local functions); None if unfused
     onnx_tensorrt: str | None = None
+    #: its INT8 QDQ version (symmetric int8 activations, as TensorRT requires)
+    onnx_tensorrt_int8: str | None = None
     #: com.adfl op types in the graph
     fused_ops: list[str] = field(default_factory=list)
     opset: int = 18

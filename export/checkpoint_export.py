@@ -9,15 +9,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 
 from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.config import ConfigError
+from adfl_deploy.config import ConfigError, atomic_file
 from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.preprocess import Preprocessing
 from adfl_deploy.train.checkpoint import load_model
 
 from .onnx_export import export_onnx
+from .onnx_ops import tensorrt_flavour
 from .quantize import quantize_int8
 
 
@@ -66,11 +68,22 @@ def export_checkpoint(
     info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch)
     precisions = ["fp32"]
     if int8:
-        quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx", calibration_crops(calib, state["train_config"]), prep, calib_method)
+        crops = calibration_crops(calib, state["train_config"])
+        quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx", crops, prep, calib_method, "onnxruntime")
+        written = {"model.int8.onnx": sha256_of(out_dir / "model.int8.onnx")}
+        if info.onnx_tensorrt:
+            # TensorRT's file: symmetric activations; calibrated on the portable graph (ONNX
+            # Runtime must run it), then turned into the function-free TensorRT flavour
+            trt_int8 = out_dir / "model.trt.int8.onnx"
+            quantize_int8(out_dir / "model.onnx", trt_int8, crops, prep, calib_method, "tensorrt")
+            with atomic_file(trt_int8, "wb") as fh:
+                fh.write(tensorrt_flavour(onnx.load(str(trt_int8))).SerializeToString())
+            written[trt_int8.name] = sha256_of(trt_int8)
         info = dataclasses.replace(
             info,
             variants={**info.variants, "int8": "model.int8.onnx"},
-            sha256={**info.sha256, "model.int8.onnx": sha256_of(out_dir / "model.int8.onnx")},
+            onnx_tensorrt_int8="model.trt.int8.onnx" if info.onnx_tensorrt else None,
+            sha256={**info.sha256, **written},
         )
         precisions.append("int8")
     if default_precision not in precisions:
@@ -101,6 +114,7 @@ def bundle(artifact_dir: str | Path, out_dir: str | Path, precision: str) -> Art
         onnx=name,
         precision=precision,
         onnx_tensorrt=None,
+        onnx_tensorrt_int8=None,
         variants={precision: name},
         sha256={name: info.sha256[name]},
         accuracy={k: v for k, v in info.accuracy.items() if k == precision},

@@ -28,14 +28,21 @@ def test_files_and_sidecar(exported):
     out, _ = exported
     info = load_artifact(out)
     assert info.variants == {"fp32": "model.onnx", "int8": "model.int8.onnx"} and info.onnx_tensorrt == "model.trt.onnx"
+    assert info.onnx_tensorrt_int8 == "model.trt.int8.onnx"
     assert set(info.accuracy) == {"fp32", "int8"} and 0 < info.accuracy["int8"]["mAP"] <= 1
     assert (info.preprocessing.height, info.preprocessing.width) == (64, 32)  # from the checkpoint's config
     int8 = onnx.load(str(out / "model.int8.onnx"))
     ops = {n.op_type for n in int8.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert {"SpatialAttention", "ChannelAttention"} <= ops  # fused nodes stay in float
-    zero_points = [i for i in int8.graph.initializer if i.name.endswith("zero_point")]
-    assert zero_points and all(not any(onnx.numpy_helper.to_array(z).ravel()) for z in zero_points)  # symmetric
+    # ONNX Runtime's file: uint8 activations (VNNI u8 x s8); TensorRT's: symmetric int8, no functions
+    activation_zero_points = [i for i in int8.graph.initializer if i.name.endswith("zero_point") and i.data_type == onnx.TensorProto.UINT8]
+    assert activation_zero_points
+    trt = onnx.load(str(out / "model.trt.int8.onnx"))
+    assert not trt.functions and {"QuantizeLinear", "SpatialAttention"} <= {n.op_type for n in trt.graph.node}
+    trt_zero_points = [i for i in trt.graph.initializer if i.name.endswith("zero_point")]
+    assert trt_zero_points and all(i.data_type == onnx.TensorProto.INT8 for i in trt_zero_points)
+    assert all(not any(onnx.numpy_helper.to_array(z).ravel()) for z in trt_zero_points)  # symmetric
 
 
 def test_int8_embeddings_stay_close_to_fp32(exported):
