@@ -45,6 +45,8 @@ class ArtifactInfo:
     input_name: str = "images"
     output_name: str = "embeddings"
     max_batch: int = 64
+    #: FLOPs of one image (2 per multiply-add; torch.utils.flop_counter at export)
+    flops_per_image: int = 0
     toolkit_version: str = __version__
     #: file name -> sha256 hex digest
     sha256: dict[str, str] = field(default_factory=dict)

@@ -22,6 +22,8 @@ import torch
 from adfl_deploy.artifact import ArtifactInfo, sha256_of, write_sidecar
 from adfl_deploy.preprocess import Preprocessing, to_blob
 
+from adfl_deploy.train.models.complexity import count_flops
+
 from .onnx_ops import custom_nodes, custom_translation_table, portable_flavour, tensorrt_flavour
 
 #: opset 18: the first with ReduceMax taking axes as an input, what the exporter emits for amax
@@ -110,6 +112,7 @@ def export_onnx(
         embedding_dim=model.cfg.embedding_dim,
         opset=OPSET,
         max_batch=max_batch,
+        flops_per_image=count_flops(model, (prep.height, prep.width)),
         onnx_tensorrt="model.trt.onnx" if "model.trt.onnx" in flavours else None,
         variants={"fp32": "model.onnx"},
         fused_ops=sorted({n.op_type for n in custom_nodes(proto)}),

@@ -20,6 +20,7 @@ COMMANDS = {
     "train": ("adfl_deploy.cli.train", True),
     "eval": ("adfl_deploy.cli.evaluate", False),
     "export": ("adfl_deploy.cli.export", True),
+    "bench": ("adfl_deploy.cli.bench", False),
 }
 
 EPILOG = """examples:
@@ -29,6 +30,7 @@ EPILOG = """examples:
   adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
   adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
   adfl export runs/edge-con-reid/last.pt --out out/edge --int8   ONNX + INT8 with checks
+  adfl bench adfl_deploy/assets/edge_model         latency/throughput vs the measured peak
 """
 
 

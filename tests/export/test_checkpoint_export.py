@@ -69,3 +69,12 @@ def test_the_accuracy_guard_fails_the_export(tiny_checkpoint, tiny_dataset, tmp_
     code = main(["export", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--int8", "--eval-set", f"market-style={tiny_dataset}", "--max-map-drop", "-100"])
     assert code == 2 and "INT8 loses" in capsys.readouterr().err
     assert json.loads((tmp_path / "x" / "adfl.json").read_text())["accuracy"]  # measured numbers kept for inspection
+
+
+def test_bench_compare_adds_pytorch_and_speedups(exported, tiny_checkpoint, tmp_path):
+    out, _ = exported
+    assert main(["bench", str(out), "--compare", "--checkpoint", str(tiny_checkpoint), "--batch", "2", "--warmup", "1", "--iters", "2", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert {(r["backend"], r["precision"]) for r in report["rows"]} == {("onnxruntime-cpu", "fp32"), ("onnxruntime-cpu", "int8"), ("torch-eager", "fp32")}
+    (row,) = report["comparison"]
+    assert row["speedup_vs_ort_fp32"] == pytest.approx(row["ort_fp32"] / row["best_ms"])

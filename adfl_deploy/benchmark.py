@@ -1,0 +1,155 @@
+"""Latency and throughput of an exported model per backend x precision x batch, against the
+machine's measured GEMM peak (torch-free; a PyTorch eager row is added by the caller).
+
+Work is counted first: FLOPs per image come from the sidecar (counted at export by
+``torch.utils.flop_counter``), and the peak is measured in the same run with ONNX Runtime
+GEMMs (fp32 MatMul, int8 MatMulInteger u8 x s8), so every row says how close it is to the limit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import resource
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from adfl_deploy import __version__
+from adfl_deploy.timing import measure
+
+GEMM_SIZE = 1024
+
+
+@dataclass
+class BenchRow:
+    backend: str
+    precision: str
+    batch: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    ms_per_image: float
+    images_per_s: float
+    gflop_per_s: float
+    peak_ratio: float  # achieved / measured GEMM peak of the same precision
+    peak_rss_mb: float
+
+
+def _gemm_model(precision: str, n: int) -> bytes:
+    if precision == "fp32":
+        node = helper.make_node("MatMul", ["a", "b"], ["c"])
+        inputs = [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"]
+        out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])
+    else:
+        node = helper.make_node("MatMulInteger", ["a", "b"], ["c"])
+        inputs = [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]), helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])]
+        out = helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])
+    model = helper.make_model(helper.make_graph([node], "gemm", inputs, [out]), opset_imports=[helper.make_opsetid("", 18)])
+    return model.SerializeToString()
+
+
+def measure_gemm_peak(precision: str, n: int = GEMM_SIZE, iters: int = 10) -> float:
+    """GFLOP/s (or int8 GOP/s) of an n x n x n GEMM on ONNX Runtime, all threads."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(_gemm_model(precision, n), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    if precision == "fp32":
+        feeds = {"a": rng.standard_normal((n, n), np.float32), "b": rng.standard_normal((n, n), np.float32)}
+    else:
+        feeds = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    lat = measure(lambda: session.run(None, feeds), batch=1, warmup=2, iters=iters)
+    return 2.0 * n**3 / (lat.p50_ms / 1000.0) / 1e9
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_callable(
+    fn: Callable[[np.ndarray], object], backend: str, precision: str, blob: np.ndarray, flops: int, peak: float, warmup: int, iters: int
+) -> BenchRow:
+    batch = len(blob)
+    lat = measure(lambda: fn(blob), batch, warmup, iters)
+    gflops = flops * lat.items_per_s / 1e9
+    return BenchRow(
+        backend=backend,
+        precision=precision,
+        batch=batch,
+        p50_ms=lat.p50_ms,
+        p90_ms=lat.p90_ms,
+        p99_ms=lat.p99_ms,
+        ms_per_image=lat.per_item_ms,
+        images_per_s=lat.items_per_s,
+        gflop_per_s=gflops,
+        peak_ratio=gflops / peak if peak else 0.0,
+        peak_rss_mb=peak_rss_mb(),
+    )
+
+
+def machine_info() -> dict:
+    import onnxruntime as ort
+
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "onnx": onnx.__version__,
+        "adfl_deploy": __version__,
+    }
+
+
+def markdown(rows: list[BenchRow]) -> str:
+    lines = [
+        "| backend | precision | batch | p50 ms | p90 ms | p99 ms | ms/image | images/s | GFLOP/s | of peak | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.backend} | {r.precision} | {r.batch} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | {r.p99_ms:.2f} | "
+            f"{r.ms_per_image:.2f} | {r.images_per_s:.1f} | {r.gflop_per_s:.0f} | {100 * r.peak_ratio:.0f}% | {r.peak_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[BenchRow], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adfl_deploy.config import atomic_file
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in sorted({(r.backend, r.precision) for r in rows}):
+        pts = sorted((r.batch, r.ms_per_image) for r in rows if (r.backend, r.precision) == key)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{key[0]} {key[1]}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch")
+    ax.set_ylabel("ms per image (p50)")
+    ax.set_title("latency per image vs batch")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    with atomic_file(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def rows_as_dicts(rows: list[BenchRow]) -> list[dict]:
+    return [asdict(r) for r in rows]

@@ -1,0 +1,112 @@
+"""``adfl bench``: latency/throughput per backend x precision x batch, against the measured peak."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLES = """examples:
+  adfl bench adfl_deploy/assets/edge_model                      # the shipped model, ONNX Runtime
+  adfl bench out/edge --precision fp32,int8 --batch 1,8,32
+  adfl bench out/edge --compare --checkpoint runs/edge-con-reid/last.pt   # + PyTorch eager, speedups
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="latency p50/p90/p99, throughput and % of the GEMM peak per backend, precision and batch",
+        description="Benchmark an exported model. FLOPs per image come from the sidecar; the machine's fp32 "
+        "and int8 GEMM peaks are measured in the same run, so each row reports how close it gets. Writes "
+        "bench.json (machine, versions, config, date, rows) and bench.png (latency per image vs batch).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("artifact", help="artefact folder (adfl export)")
+    p.add_argument("--backends", default="onnxruntime-cpu", help="comma list: onnxruntime-cpu, torch (needs --checkpoint)")
+    p.add_argument("--precision", help="comma list of precisions (default: every one the artefact has)")
+    p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--compare", action="store_true", help="PyTorch eager vs ONNX Runtime fp32 vs the best path, with speedups")
+    p.add_argument("--checkpoint", help="checkpoint for the PyTorch eager rows")
+    p.add_argument("--out", help="folder for bench.json and bench.png (default: ARTIFACT/bench)")
+
+
+def _torch_fn(checkpoint: str):
+    import torch
+
+    from adfl_deploy.train.checkpoint import load_model
+
+    model, _ = load_model(checkpoint)
+
+    def run(blob):
+        with torch.no_grad():
+            return model(torch.from_numpy(blob))
+
+    return run
+
+
+def run(args) -> int:
+    from adfl_deploy.assets import load_sample_crops
+    from adfl_deploy.benchmark import bench_callable, machine_info, markdown, measure_gemm_peak, plot, rows_as_dicts
+    from adfl_deploy.config import atomic_write_text
+    from adfl_deploy.embedder import Embedder
+    from adfl_deploy.artifact import load_artifact
+    from adfl_deploy.preprocess import to_blob
+
+    info = load_artifact(args.artifact)
+    backends = args.backends.split(",")
+    if args.compare and "torch" not in backends:
+        backends.append("torch")
+    if "torch" in backends and not args.checkpoint:
+        raise ValueError("the torch backend needs the weights: pass --checkpoint CKPT")
+    precisions = args.precision.split(",") if args.precision else sorted(info.variants or {info.precision: info.onnx})
+    if args.compare and "fp32" not in precisions and "fp32" in info.variants:
+        precisions.append("fp32")
+    batches = [int(b) for b in args.batch.split(",")]
+    if not info.flops_per_image:
+        raise ValueError(f"{args.artifact}: the sidecar has no flops_per_image; re-export with this version")
+    peaks = {"fp32": measure_gemm_peak("fp32"), "int8": measure_gemm_peak("int8")}
+    print(f"measured peaks: fp32 GEMM {peaks['fp32']:.0f} GFLOP/s, int8 GEMM (u8 x s8) {peaks['int8']:.0f} GOP/s; "
+          f"model {info.model.name}: {info.flops_per_image / 1e9:.2f} GFLOP per image")
+    crops = load_sample_crops()
+    rows = []
+    for batch in batches:
+        blob = to_blob([crops[i % len(crops)] for i in range(batch)], info.preprocessing)
+        for backend in backends:
+            if backend == "torch":
+                rows.append(bench_callable(_torch_fn(args.checkpoint), "torch-eager", "fp32", blob, info.flops_per_image, peaks["fp32"], args.warmup, args.iters))
+                continue
+            for precision in precisions:
+                embedder = Embedder.from_artifact(args.artifact, backend=backend, precision=precision)
+                rows.append(bench_callable(embedder.embed_blob, embedder.backend, precision, blob, info.flops_per_image, peaks[precision], args.warmup, args.iters))
+    print(markdown(rows))
+    comparison = []
+    if args.compare:
+        print("\n| batch | torch eager ms/img | ORT fp32 ms/img | best | best ms/img | vs torch | vs ORT fp32 |\n|---:|---:|---:|---|---:|---:|---:|")
+        for batch in batches:
+            at = [r for r in rows if r.batch == batch]
+            eager = next(r for r in at if r.backend == "torch-eager")
+            fp32 = next(r for r in at if r.backend != "torch-eager" and r.precision == "fp32")
+            best = min((r for r in at if r.backend != "torch-eager"), key=lambda r: r.ms_per_image)
+            comparison.append({"batch": batch, "torch_eager": eager.ms_per_image, "ort_fp32": fp32.ms_per_image, "best": f"{best.backend} {best.precision}",
+                               "best_ms": best.ms_per_image, "speedup_vs_torch": eager.ms_per_image / best.ms_per_image, "speedup_vs_ort_fp32": fp32.ms_per_image / best.ms_per_image})
+            c = comparison[-1]
+            print(f"| {batch} | {eager.ms_per_image:.2f} | {fp32.ms_per_image:.2f} | {c['best']} | {best.ms_per_image:.2f} | {c['speedup_vs_torch']:.2f}x | {c['speedup_vs_ort_fp32']:.2f}x |")
+    out = Path(args.out) if args.out else Path(args.artifact) / "bench"
+    report = {
+        "machine": machine_info(),
+        "command": "adfl bench " + " ".join(f"{k}={v}" for k, v in vars(args).items() if k != "command"),
+        "model": info.model.name,
+        "flops_per_image": info.flops_per_image,
+        "input": [info.preprocessing.height, info.preprocessing.width],
+        "peaks_gflop_per_s": peaks,
+        "rows": rows_as_dicts(rows),
+        "comparison": comparison,
+    }
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")
+    plot(rows, out / "bench.png")
+    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+    return 0

@@ -1,0 +1,41 @@
+"""adfl bench on the shipped model: rows, peak ratios, JSON and plot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adfl_deploy.assets import EDGE_MODEL
+from adfl_deploy.benchmark import _gemm_model, measure_gemm_peak
+from adfl_deploy.cli import main
+
+
+def test_bench_writes_table_json_and_plot(tmp_path, capsys):
+    assert main(["bench", str(EDGE_MODEL), "--batch", "1,2", "--warmup", "1", "--iters", "2", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert [(r["precision"], r["batch"]) for r in report["rows"]] == [("int8", 1), ("int8", 2)]
+    for row in report["rows"]:
+        assert row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+        # the ratio is achieved GFLOP/s over the measured peak, from the sidecar's FLOPs
+        assert row["gflop_per_s"] == pytest.approx(report["flops_per_image"] * row["images_per_s"] / 1e9)
+        assert row["peak_ratio"] == pytest.approx(row["gflop_per_s"] / report["peaks_gflop_per_s"]["int8"])
+    assert report["machine"]["cores"] >= 1 and report["model"] == "AF3-cat-256-attn3-1sum@resnet18"
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| onnxruntime-cpu | int8 | 2 |" in capsys.readouterr().out
+
+
+def test_gemm_models_compute_a_product():
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(_gemm_model("int8", 4), providers=["CPUExecutionProvider"])
+    a = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    b = (np.arange(16, dtype=np.int8) - 8).reshape(4, 4)
+    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a.astype(np.int32) @ b.astype(np.int32))
+    assert measure_gemm_peak("fp32", n=128, iters=2) > 0
+
+
+def test_torch_rows_need_a_checkpoint(capsys):
+    assert main(["bench", str(EDGE_MODEL), "--backends", "torch"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
