@@ -1,7 +1,5 @@
-"""Crops in, L2-normalised embeddings out, on ONNX Runtime (torch-free).
-
-This is the runtime's only door to a model. Other backends (CUDA EP, TensorRT, torch) join
-behind the same ``embed`` call.
+"""Crops in, L2-normalised embeddings out: the runtime's one door to a model, whatever the
+backend (``adfl_deploy.backends``). Torch-free unless the torch backend is asked for.
 """
 
 from __future__ import annotations
@@ -11,20 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.artifact import ArtifactInfo, load_artifact, onnx_file
-from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy import backends
+from adfl_deploy.artifact import ArtifactInfo, load_artifact
 from adfl_deploy.preprocess import l2_normalise, to_blob
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnxruntime-cpu")
+BACKENDS = backends.BACKENDS
 
 
 class Embedder:
     """``Embedder.from_artifact(dir).embed(list_of_bgr_crops) -> (N, D) float32``, unit norm."""
 
-    def __init__(self, session, info: ArtifactInfo, backend: str, precision: str) -> None:
-        self._session = session
+    def __init__(self, run: backends.Runner, info: ArtifactInfo, backend: str, precision: str) -> None:
+        self._run = run
         self.info = info
         self.backend = backend
         self.precision = precision
@@ -33,24 +31,18 @@ class Embedder:
     def from_artifact(
         cls, directory: str | Path, backend: str = "auto", precision: str | None = None, threads: int | None = None
     ) -> "Embedder":
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend {backend!r} is not available here; choose from {', '.join(BACKENDS)}")
+        """Load a verified artefact on ``backend`` ("auto": the fastest available, logged)."""
+        directory = Path(directory)
         info = load_artifact(directory)
-        model_file = onnx_file(info, precision)
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            session = ort.InferenceSession(
-                str(Path(directory) / model_file), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise ConfigError(f"{directory}/{model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
-        chosen = precision or info.precision
-        log.info("embedder: %s (%s) on onnxruntime-cpu", info.model.name, chosen)
-        return cls(session, info, "onnxruntime-cpu", chosen)
+        chosen = backends.resolve(backend, directory, info)
+        if chosen == "torch":
+            run = backends.torch_runner(directory, info, precision)
+            precision = "fp32"
+        else:
+            run = backends.onnxruntime_runner(directory, info, precision, cuda=chosen == "onnxruntime-cuda", threads=threads)
+        precision = precision or info.precision
+        log.info("embedder: %s (%s) on %s%s", info.model.name, precision, chosen, " (auto)" if backend == "auto" else "")
+        return cls(run, info, chosen, precision)
 
     @property
     def dim(self) -> int:
@@ -61,7 +53,7 @@ class Embedder:
         out = []
         for start in range(0, len(blob), self.info.max_batch):
             chunk = blob[start : start + self.info.max_batch]
-            out.append(self._session.run([self.info.output_name], {self.info.input_name: chunk})[0])
+            out.append(np.asarray(self._run(np.ascontiguousarray(chunk))))
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:

@@ -20,6 +20,7 @@ import onnx
 import torch
 
 from adfl_deploy.artifact import ArtifactInfo, sha256_of, write_sidecar
+from adfl_deploy.config import atomic_file
 from adfl_deploy.preprocess import Preprocessing, to_blob
 
 from adfl_deploy.train.models.complexity import count_flops
@@ -97,6 +98,8 @@ def export_onnx(
     finally:
         model.set_fused(False)
     flavours = {"model.onnx": portable_flavour(proto)}
+    with atomic_file(out_dir / "model_state.pt", "wb") as fh:  # the torch backend's weights
+        torch.save(model.state_dict(), fh)
     if custom_nodes(proto):
         flavours["model.trt.onnx"] = tensorrt_flavour(proto)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:  # nothing half-written in out_dir
@@ -116,7 +119,7 @@ def export_onnx(
         onnx_tensorrt="model.trt.onnx" if "model.trt.onnx" in flavours else None,
         variants={"fp32": "model.onnx"},
         fused_ops=sorted({n.op_type for n in custom_nodes(proto)}),
-        sha256={name: sha256_of(out_dir / name) for name in flavours},
+        sha256={name: sha256_of(out_dir / name) for name in [*flavours, "model_state.pt"]},
         parity=parity,
     )
     write_sidecar(out_dir, info)

@@ -16,7 +16,7 @@ EXAMPLES = """examples:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="latency p50/p90/p99, throughput and % of the GEMM peak per backend, precision and batch",
+        help="latency p50/p90/p99, throughput and share of the GEMM peak per backend, precision and batch",
         description="Benchmark an exported model. FLOPs per image come from the sidecar; the machine's fp32 "
         "and int8 GEMM peaks are measured in the same run, so each row reports how close it gets. Writes "
         "bench.json (machine, versions, config, date, rows) and bench.png (latency per image vs batch).",

@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
         "demo",
         help="shipped model on sample crops, then build -> fused ONNX -> timings",
         description=__doc__,
+        epilog="examples:\n  adfl demo                                  (what `make demo` runs)\n"
+        "  adfl demo --model attn3-2sum@resnet18 --batch 1,8,32 --out out/demo-r18",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", default=DEFAULT_MODEL_NAME, help="variant built and exported in part 2 (see `adfl models`)")

@@ -25,7 +25,7 @@ def test_artifact_files_and_sidecar(artifact_dir, small_model):
     assert info.model == small_model.cfg
     assert info.embedding_dim == 512 + 256
     assert json.loads((artifact_dir / SIDECAR).read_text())["model"]["backbone"] == "resnet18"
-    assert sorted(p.name for p in artifact_dir.iterdir()) == [SIDECAR, "model.onnx", "model.trt.onnx"]
+    assert sorted(p.name for p in artifact_dir.iterdir()) == [SIDECAR, "model.onnx", "model.trt.onnx", "model_state.pt"]
     assert info.fused_ops == ["ChannelAttention", "SpatialAttention"]  # 1sum = 1s + 1c
 
 
@@ -86,3 +86,20 @@ def test_the_paper_delegate_exports_fused_and_matches_pytorch_on_real_crops(tmp_
         want = model(torch.from_numpy(to_blob(crops, info.preprocessing))).numpy()
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     assert np.abs(got - want).max() < 1e-4  # on the unit-norm embeddings the runtime returns
+
+
+def test_torch_backend_matches_onnx_runtime(artifact_dir):
+    crops = load_sample_crops()
+    ort_emb = Embedder.from_artifact(artifact_dir, backend="onnxruntime-cpu").embed(crops)
+    torch_embedder = Embedder.from_artifact(artifact_dir, backend="torch")
+    assert torch_embedder.backend == "torch" and torch_embedder.precision == "fp32"
+    assert np.abs(torch_embedder.embed(crops) - ort_emb).max() < 1e-4
+
+
+def test_auto_picks_the_fastest_available_backend(artifact_dir, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="adfl_deploy.embedder"):
+        embedder = Embedder.from_artifact(artifact_dir)
+    assert embedder.backend == "onnxruntime-cpu"  # no CUDA execution provider on this machine
+    assert "(auto)" in caplog.text

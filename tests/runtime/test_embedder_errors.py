@@ -15,9 +15,10 @@ from adfl_deploy.embedder import Embedder
 pytest.importorskip("torch")  # the artefact fixture exports with PyTorch
 
 
-@pytest.fixture(scope="module")
-def embedder(artifact_dir):
-    return Embedder.from_artifact(artifact_dir)
+@pytest.fixture(scope="module", params=["onnxruntime-cpu", "torch"])
+def embedder(artifact_dir, request):
+    """Every backend present here gets the same bad-input tests."""
+    return Embedder.from_artifact(artifact_dir, backend=request.param)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +79,19 @@ def test_foreign_sidecar_field(broken):
     _fails(broken, "unknown field 'embedding_dimension'")
 
 
-def test_unknown_backend(artifact_dir):
-    with pytest.raises(ConfigError, match="not available"):
+def test_unknown_and_unavailable_backends(artifact_dir):
+    with pytest.raises(ConfigError, match="unknown backend"):
         Embedder.from_artifact(artifact_dir, backend="tensorrt-on-mars")
+    with pytest.raises(ConfigError, match="onnxruntime-cuda is not available here: onnxruntime-gpu") as err:
+        Embedder.from_artifact(artifact_dir, backend="onnxruntime-cuda")
+    assert "\n" not in str(err.value)
+
+
+def test_torch_backend_rejects_int8_and_foreign_weights(broken):
+    with pytest.raises(ConfigError, match="fp32 only"):
+        Embedder.from_artifact(broken, backend="torch", precision="int8")
+    import torch
+
+    torch.save({"unrelated": torch.zeros(2)}, broken / "model_state.pt")
+    with pytest.raises(ConfigError, match="sha256 does not match"):
+        Embedder.from_artifact(broken, backend="torch")

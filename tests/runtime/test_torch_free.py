@@ -98,3 +98,24 @@ def test_the_demo_runs_its_torch_free_part(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "shipped model" in result.stdout and "skipped: PyTorch is not installed" in result.stdout
     assert (tmp_path / "demo.json").is_file()
+
+
+def test_every_subcommand_teaches_with_help_without_torch():
+    result = run_without_torch(
+        """
+        import contextlib, io
+        from adfl_deploy.cli import COMMANDS, main
+        for command in COMMANDS:
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                try:
+                    main([command, "--help"])
+                except SystemExit as exc:
+                    assert exc.code == 0, command
+            assert "usage: adfl " + command in buffer.getvalue(), command
+            assert "examples:" in buffer.getvalue(), command
+        print(len(COMMANDS))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) == 6

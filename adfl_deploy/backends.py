@@ -1,0 +1,104 @@
+"""Inference backends behind ``Embedder``: each turns an artefact into a function
+``(N, 3, H, W) float32 -> (N, D) float32``.
+
+- ``onnxruntime-cpu`` / ``onnxruntime-cuda``: the portable ONNX (local functions carry the fused
+  attention), on the CPU or the CUDA execution provider (``onnxruntime-gpu`` installed instead
+  of ``onnxruntime``);
+- ``torch``: the network rebuilt from the sidecar's config with ``model_state.pt`` (written by
+  ``adfl export``, loaded with ``weights_only=True``); only where PyTorch is installed;
+- ``tensorrt``: not implemented yet (needs an engine build step; see the export issue).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from adfl_deploy.artifact import ArtifactInfo, onnx_file
+from adfl_deploy.config import ConfigError, one_line
+
+Runner = Callable[[np.ndarray], np.ndarray]
+BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "torch")
+#: fastest first, for backend="auto"
+AUTO_ORDER = ("onnxruntime-cuda", "onnxruntime-cpu")
+STATE_FILE = "model_state.pt"
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
+    """backend -> None if usable here, else the one-line reason it is not."""
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers()
+    return {
+        "onnxruntime-cpu": None,
+        "onnxruntime-cuda": None if "CUDAExecutionProvider" in providers else "onnxruntime-gpu with a CUDA device is not installed",
+        "torch": (
+            None
+            if _has("torch") and STATE_FILE in info.sha256
+            else ("PyTorch is not installed" if not _has("torch") else f"the artefact has no {STATE_FILE}")
+        ),
+    }
+
+
+def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    reasons = available(directory, info)
+    if backend == "auto":
+        return next(b for b in AUTO_ORDER if reasons[b] is None)
+    if reasons[backend] is not None:
+        raise ConfigError(f"backend {backend} is not available here: {reasons[backend]}")
+    return backend
+
+
+def onnxruntime_runner(directory: Path, info: ArtifactInfo, precision: str | None, cuda: bool, threads: int | None) -> Runner:
+    import onnxruntime as ort
+
+    model_file = onnx_file(info, precision)
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(str(directory / model_file), options, providers=providers)
+    except Exception as exc:
+        raise ConfigError(f"{directory / model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
+    names = ([info.output_name], info.input_name)
+    return lambda blob: session.run(names[0], {names[1]: blob})[0]
+
+
+def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> Runner:
+    import torch
+
+    from adfl_deploy.train.models import create_model
+
+    if precision not in (None, "fp32"):
+        raise ConfigError(f"the torch backend runs fp32 only, not {precision}")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the stored weights replace the random init
+        model = create_model(info.model).eval()
+    try:
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise ConfigError(f"{directory / STATE_FILE}: cannot load the weights ({one_line(exc)})") from None
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+
+    def run(blob: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(blob).to(device)).float().cpu().numpy()
+
+    return run
