@@ -33,11 +33,15 @@ def add_parser(sub) -> None:
     p.add_argument("--max-batch", type=int, default=64, help="largest batch of the dynamic axis")
     p.add_argument("--default-precision", default="fp32", choices=["fp32", "int8"], help="what the runtime loads by default")
     p.add_argument("--bundle", nargs=2, metavar=("PRECISION", "DIR"), help="also write a one-precision copy to DIR")
+    p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs TensorRT and make native)")
+    p.add_argument("--batch", default="1:8:32", metavar="MIN:OPT:MAX", help="TensorRT optimisation profile for the batch axis")
 
 
 def run(args) -> int:
     from adfl_deploy.export.checkpoint_export import bundle, export_checkpoint
+    from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range
 
+    batch = parse_batch_range(args.batch)
     info = export_checkpoint(
         args.checkpoint,
         args.out,
@@ -59,9 +63,15 @@ def run(args) -> int:
         print(
             "TensorRT engine (on the device): trtexec --onnx=" + f"{args.out}/{info.onnx_tensorrt}"
             + " --dynamicPlugins=build/libadfl_plugins.so"
-            + f" --minShapes=images:1x3x{h}x{w} --optShapes=images:8x3x{h}x{w} --maxShapes=images:{info.max_batch}x3x{h}x{w}"
+            + f" --minShapes=images:{batch[0]}x3x{h}x{w} --optShapes=images:{batch[1]}x3x{h}x{w} --maxShapes=images:{batch[2]}x3x{h}x{w}"
             + f" --saveEngine={args.out}/model.engine"
         )
+    if args.engine and info.onnx_tensorrt:
+        from pathlib import Path
+
+        source = info.onnx_tensorrt_int8 if info.precision == "int8" and info.onnx_tensorrt_int8 else info.onnx_tensorrt
+        engine = build_engine(Path(args.out) / source, Path(args.out) / "model.engine", info, batch)
+        print(f"TensorRT engine: {engine}")
     if args.bundle:
         slim = bundle(args.out, args.bundle[1], args.bundle[0])
         print(f"bundled {slim.precision} model in {args.bundle[1]}")

@@ -78,3 +78,21 @@ def test_bench_compare_adds_pytorch_and_speedups(exported, tiny_checkpoint, tmp_
     assert {(r["backend"], r["precision"]) for r in report["rows"]} == {("onnxruntime-cpu", "fp32"), ("onnxruntime-cpu", "int8"), ("torch-eager", "fp32")}
     (row,) = report["comparison"]
     assert row["speedup_vs_ort_fp32"] == pytest.approx(row["ort_fp32"] / row["best_ms"])
+
+
+def test_engine_without_tensorrt_fails_in_one_line_and_keeps_the_onnx(tiny_checkpoint, tmp_path, capsys):
+    from adfl_deploy.export.tensorrt_engine import tensorrt_available
+
+    if tensorrt_available():
+        pytest.skip("TensorRT is installed here")
+    out = tmp_path / "x"
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--engine", "--batch", "1:4:8"]) == 2
+    err = capsys.readouterr()
+    assert "TensorRT is not installed" in err.err and err.err.strip().count("\n") == 0
+    assert "--maxShapes=images:8x3x64x32" in err.out  # the trtexec line uses the requested profile
+    assert load_artifact(out).onnx == "model.onnx"  # the ONNX files are written and verified
+
+
+def test_bad_batch_range(tiny_checkpoint, tmp_path, capsys):
+    assert main(["export", str(tiny_checkpoint), "--out", str(tmp_path), "--batch", "8:1:4"]) == 2
+    assert "MIN <= OPT <= MAX" in capsys.readouterr().err

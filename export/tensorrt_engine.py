@@ -1,0 +1,73 @@
+"""Build a TensorRT engine from ``model.trt.onnx`` with the plugin library and an optimisation
+profile over the batch range, through the TensorRT Python API.
+
+TensorRT 10+/11 networks are strongly typed: the precision comes from the ONNX file (fp32 or the
+INT8 QDQ flavour), not from builder flags. Not exercised on this project's machines yet (no
+TensorRT there); where TensorRT is missing the export stops with one line and the ONNX files
+stay written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from adfl_deploy.artifact import ArtifactInfo
+from adfl_deploy.config import ConfigError, atomic_file
+
+DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "libadfl_plugins.so"
+
+
+def tensorrt_available() -> bool:
+    try:
+        return importlib.util.find_spec("tensorrt") is not None
+    except ImportError:
+        return False
+
+
+def build_engine(
+    onnx_path: Path,
+    engine_path: Path,
+    info: ArtifactInfo,
+    batch: tuple[int, int, int],
+    plugin_library: Path = DEFAULT_PLUGIN_LIBRARY,
+) -> Path:
+    if not tensorrt_available():
+        raise ConfigError(
+            "TensorRT is not installed here: the ONNX files are written; install TensorRT (pip install tensorrt "
+            "from NVIDIA's index, or JetPack) or build on the device with the trtexec line printed above"
+        )
+    if not plugin_library.is_file():
+        raise ConfigError(f"{plugin_library}: plugin library not built; run make native (or pass its path)")
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    builder.get_plugin_registry().load_library(str(plugin_library))
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ConfigError(f"{onnx_path}: TensorRT cannot parse it ({errors})")
+    config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()
+    h, w = info.preprocessing.height, info.preprocessing.width
+    lo, opt, hi = batch
+    profile.set_shape(info.input_name, (lo, 3, h, w), (opt, 3, h, w), (hi, 3, h, w))
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ConfigError(f"{onnx_path}: TensorRT failed to build an engine (see the log above)")
+    with atomic_file(engine_path, "wb") as fh:
+        fh.write(bytes(serialized))
+    return engine_path
+
+
+def parse_batch_range(text: str) -> tuple[int, int, int]:
+    try:
+        lo, opt, hi = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"--batch {text!r}: expected MIN:OPT:MAX, e.g. 1:8:32") from None
+    if not 1 <= lo <= opt <= hi:
+        raise ConfigError(f"--batch {text!r}: need 1 <= MIN <= OPT <= MAX")
+    return lo, opt, hi
