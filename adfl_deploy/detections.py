@@ -1,0 +1,58 @@
+"""The one data type that flows through the pipeline: the boxes of one frame.
+
+Every stage (detect -> track -> embed -> associate -> sink) takes and returns ``Detections``,
+as supervision's ``Detections`` does; the arrays stay aligned row by row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Detections:
+    xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (N, 4) pixels
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (N,)
+    class_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,)
+
+    def __post_init__(self) -> None:
+        n = len(self.xyxy)
+        if self.xyxy.shape != (n, 4) or self.confidence.shape != (n,) or self.class_id.shape != (n,):
+            raise ValueError(f"Detections arrays disagree: xyxy {self.xyxy.shape}, confidence {self.confidence.shape}, class_id {self.class_id.shape}")
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index) -> "Detections":
+        return Detections(self.xyxy[index].reshape(-1, 4), np.atleast_1d(self.confidence[index]), np.atleast_1d(self.class_id[index]))
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.xyxy[:, 2] - self.xyxy[:, 0]
+
+    @property
+    def height(self) -> np.ndarray:
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    @staticmethod
+    def empty() -> "Detections":
+        return Detections()
+
+    def clipped(self, width: int, height: int) -> "Detections":
+        box = self.xyxy.copy()
+        box[:, [0, 2]] = box[:, [0, 2]].clip(0, width)
+        box[:, [1, 3]] = box[:, [1, 3]].clip(0, height)
+        return replace(self, xyxy=box)
+
+
+def nms(dets: Detections, iou_threshold: float) -> Detections:
+    """Class-agnostic non-maximum suppression (OpenCV's), highest confidence first."""
+    if len(dets) == 0:
+        return dets
+    xywh = np.concatenate([dets.xyxy[:, :2], dets.xyxy[:, 2:] - dets.xyxy[:, :2]], axis=1)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), dets.confidence.tolist(), 0.0, iou_threshold)
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return dets[keep[np.argsort(-dets.confidence[keep], kind="stable")]]
