@@ -1,0 +1,109 @@
+"""Per-camera multi-object tracking, ByteTrack-style: Kalman prediction, then two assignment
+rounds on IoU - confident detections first, then the low-confidence ones (often occluded
+people) against the tracks left over - with the Hungarian algorithm from SciPy.
+
+Written here rather than taken from ``supervision``: that package depends on the GUI build of
+OpenCV (``opencv-python``), which cannot share an environment with the headless build this
+runtime uses; the tracker is ~100 lines over SciPy's assignment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from adfl_deploy import kalman
+from adfl_deploy.detections import Detections, iou_matrix
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    high_confidence: float = 0.5  # first-round detections
+    low_confidence: float = 0.1  # second round; below this a box is ignored
+    new_track_confidence: float = 0.6  # an unmatched box starts a track only if this confident
+    match_iou: float = 0.2  # minimum IoU to match (first round)
+    low_match_iou: float = 0.5  # second round, stricter: low boxes are less reliable
+    confirm_hits: int = 3  # a track is confirmed (reported) after this many matches
+    max_lost_frames: int = 30  # then a lost track is removed (3 s at 10 FPS)
+
+
+@dataclass
+class Track:
+    track_id: int
+    mean: np.ndarray
+    cov: np.ndarray
+    hits: int = 1
+    lost: int = 0
+    confirmed: bool = False
+    last_confidence: float = 0.0
+
+    @property
+    def xyxy(self) -> np.ndarray:
+        return kalman.xyah_to_xyxy(self.mean)
+
+
+class ByteTracker:
+    """``tracker.update(detections) -> detections`` of confirmed tracks, with ``tracker_id``."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self.tracks: list[Track] = []
+        self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        self.tracks.clear()
+        self._ids = itertools.count(1)
+
+    @staticmethod
+    def _assign(tracks: list[Track], boxes: np.ndarray, min_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        if not tracks or len(boxes) == 0:
+            return [], list(range(len(tracks))), list(range(len(boxes)))
+        iou = iou_matrix(np.stack([t.xyxy for t in tracks]), boxes)
+        rows, cols = linear_sum_assignment(-iou)
+        pairs = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
+        matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
+        return pairs, [i for i in range(len(tracks)) if i not in matched_t], [j for j in range(len(boxes)) if j not in matched_d]
+
+    def _hit(self, track: Track, box: np.ndarray, confidence: float) -> None:
+        track.mean, track.cov = kalman.update(track.mean, track.cov, kalman.xyxy_to_xyah(box))
+        track.hits += 1
+        track.lost = 0
+        track.last_confidence = confidence
+        track.confirmed = track.confirmed or track.hits >= self.config.confirm_hits
+
+    def update(self, dets: Detections) -> Detections:
+        cfg = self.config
+        for t in self.tracks:
+            t.mean, t.cov = kalman.predict(t.mean, t.cov)
+        high = np.flatnonzero(dets.confidence >= cfg.high_confidence)
+        low = np.flatnonzero((dets.confidence >= cfg.low_confidence) & (dets.confidence < cfg.high_confidence))
+        assigned: dict[int, int] = {}  # detection index -> track id
+
+        pairs, left_tracks, left_high = self._assign(self.tracks, dets.xyxy[high], cfg.match_iou)
+        for ti, di in pairs:
+            self._hit(self.tracks[ti], dets.xyxy[high[di]], float(dets.confidence[high[di]]))
+            assigned[int(high[di])] = self.tracks[ti].track_id
+        remaining = [self.tracks[i] for i in left_tracks]
+        pairs, still_lost, _ = self._assign(remaining, dets.xyxy[low], cfg.low_match_iou)
+        for ti, di in pairs:
+            self._hit(remaining[ti], dets.xyxy[low[di]], float(dets.confidence[low[di]]))
+            assigned[int(low[di])] = remaining[ti].track_id
+        for i in still_lost:
+            remaining[i].lost += 1
+        for di in left_high:
+            d = int(high[di])
+            if dets.confidence[d] >= cfg.new_track_confidence:
+                mean, cov = kalman.initiate(kalman.xyxy_to_xyah(dets.xyxy[d]))
+                track = Track(next(self._ids), mean, cov, last_confidence=float(dets.confidence[d]))
+                self.tracks.append(track)
+                assigned[d] = track.track_id
+        self.tracks = [t for t in self.tracks if t.lost <= cfg.max_lost_frames]
+
+        confirmed = {t.track_id for t in self.tracks if t.confirmed}
+        keep = np.array(sorted(d for d, tid in assigned.items() if tid in confirmed), dtype=np.int64)
+        ids = np.array([assigned[d] for d in keep], dtype=np.int64)
+        out = dets[keep]
+        return replace(out, tracker_id=ids)
