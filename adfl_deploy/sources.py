@@ -1,0 +1,199 @@
+"""Camera sources: video files, image folders, RTSP/HTTP URLs and webcam indices through
+OpenCV, each read in its own thread into a bounded queue.
+
+Live streams (URLs, webcams) drop the oldest frame when the consumer falls behind; files and
+folders never drop (the reader waits). A dead or stalled live stream is reopened with
+exponential backoff and, after ``reconnect_attempts``, dropped with a warning while the other
+cameras continue. Unreadable frames are skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from adfl_deploy.config import ConfigError
+from adfl_deploy.datasets import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Frame:
+    camera: str
+    index: int  # 0-based frame number in this source
+    timestamp: float  # seconds: position in a file, or wall clock for live streams
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    queue_size: int = 8
+    #: play files at their frame rate instead of as fast as possible
+    realtime: bool = False
+    reconnect_attempts: int = 3
+    backoff_seconds: float = 0.5
+    #: a live stream that delivers nothing for this long counts as dead
+    stall_seconds: float = 5.0
+
+
+def parse_uri(uri: str) -> tuple[str, object]:
+    """(kind, target): ``webcam`` (int), ``url`` (str), ``folder`` or ``file`` (Path)."""
+    if uri.isdigit():
+        return "webcam", int(uri)
+    if "://" in uri:
+        return "url", uri
+    path = Path(uri)
+    if path.is_dir():
+        return "folder", path
+    if path.is_file():
+        return "file", path
+    raise ConfigError(f"source {uri!r}: no such file or folder, and not a URL or webcam index")
+
+
+class CameraSource:
+    """One camera; ``start()`` spawns the reader thread, ``get(timeout)`` returns the next frame
+    (or None), ``state`` is ``running``, ``ended`` (file finished) or ``dropped``."""
+
+    def __init__(self, name: str, uri: str, config: SourceConfig = SourceConfig(), opener: Callable[[object], object] | None = None) -> None:
+        """``opener(target)`` returns a ``cv2.VideoCapture``-like object (read, release,
+        isOpened); a custom one makes the source a live stream (tests use fakes)."""
+        self.name = name
+        self.kind, self.target = parse_uri(uri) if opener is None else ("url", uri)
+        self.live = self.kind in ("url", "webcam")
+        self.config = config
+        self.opener = opener or (lambda target: cv2.VideoCapture(str(target) if not isinstance(target, int) else target))
+        self.frames: queue.Queue[Frame] = queue.Queue(maxsize=config.queue_size)
+        self.state = "running"
+        self.read_count = 0
+        self.skipped = 0  # unreadable frames / files
+        self.dropped_frames = 0  # live frames discarded because the consumer was behind
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"source-{name}", daemon=True)
+        if self.kind == "folder":
+            self._images = sorted(p for p in Path(self.target).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._images:
+                raise ConfigError(f"source {name}: folder {self.target} has no images ({', '.join(IMAGE_SUFFIXES)})")
+
+    def start(self) -> "CameraSource":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "running" and self.frames.empty()
+
+    def get(self, timeout: float = 0.0) -> Frame | None:
+        try:
+            return self.frames.get(timeout=timeout) if timeout > 0 else self.frames.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _put(self, frame: Frame) -> None:
+        if self.live:
+            while True:
+                try:
+                    self.frames.put_nowait(frame)
+                    return
+                except queue.Full:
+                    try:
+                        self.frames.get_nowait()
+                        self.dropped_frames += 1
+                    except queue.Empty:
+                        pass
+        while not self._stop.is_set():
+            try:
+                self.frames.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _emit(self, image: np.ndarray | None, timestamp: float) -> None:
+        if image is None or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+            self.skipped += 1
+            return
+        self._put(Frame(self.name, self.read_count, timestamp, image))
+        self.read_count += 1
+
+    def _run(self) -> None:
+        try:
+            if self.kind == "folder":
+                self._run_folder()
+            elif self.live:
+                self._run_live()
+            else:
+                self._run_file()
+        except Exception as exc:  # a source must never take the pipeline down
+            log.warning("source %s stopped: %s", self.name, exc)
+            self.state = "dropped"
+
+    def _run_folder(self) -> None:
+        for index, path in enumerate(self._images):
+            if self._stop.is_set():
+                break
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("source %s: skipping unreadable image %s", self.name, path.name)
+            self._emit(image, float(index))
+        self.state = "ended"
+
+    def _run_file(self) -> None:
+        cap = self.opener(self.target)
+        fps = cap.get(cv2.CAP_PROP_FPS) if hasattr(cap, "get") else 0.0
+        fps = fps if fps and fps > 0 else 10.0
+        start = time.monotonic()
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            if not ok:
+                break  # end of file, or the rest of a truncated file is unreadable
+            timestamp = self.read_count / fps
+            if self.config.realtime:
+                time.sleep(max(0.0, start + timestamp - time.monotonic()))
+            self._emit(image, timestamp)
+        cap.release()
+        self.state = "ended"
+
+    def _run_live(self) -> None:
+        attempts = 0
+        while not self._stop.is_set():
+            cap = self.opener(self.target)
+            last_frame = time.monotonic()
+            while not self._stop.is_set():
+                ok, image = cap.read()
+                if ok:
+                    attempts = 0
+                    last_frame = time.monotonic()
+                    self._emit(image, last_frame)
+                elif time.monotonic() - last_frame > self.config.stall_seconds or not _is_open(cap):
+                    break
+                else:
+                    time.sleep(0.01)  # a hiccup: try again until the stall timeout
+            cap.release()
+            if self._stop.is_set():
+                break
+            attempts += 1
+            if attempts > self.config.reconnect_attempts:
+                log.warning("source %s: dropped after %d failed reconnects", self.name, self.config.reconnect_attempts)
+                self.state = "dropped"
+                return
+            self.reconnects += 1
+            log.warning("source %s: stream lost, reconnecting (%d/%d)", self.name, attempts, self.config.reconnect_attempts)
+            time.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
+        self.state = "ended"
+
+
+def _is_open(cap) -> bool:
+    return cap.isOpened() if hasattr(cap, "isOpened") else True
