@@ -31,8 +31,8 @@ class AssociationConfig:
     match_threshold: float = 0.35  # cosine distance
     merge_threshold: float = 0.2
     gallery_size: int = 10
-    #: (camera_from, camera_to) -> (min_seconds, max_seconds); pairs absent are unconstrained
-    transitions: dict = field(default_factory=dict)
+    #: "cam1->cam2" -> (min_seconds, max_seconds) to walk from cam1 to cam2; absent pairs are free
+    transitions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,9 @@ class Associator:
             if cam != t.camera and track is not None and t.time - when < 1.0:
                 return False  # still being seen elsewhere right now
         last = identity.last_seen()
-        if last and last[0] != t.camera and (last[0], t.camera) in self.config.transitions:
-            lo, hi = self.config.transitions[(last[0], t.camera)]
+        window = self.config.transitions.get(f"{last[0]}->{t.camera}") if last and last[0] != t.camera else None
+        if window:
+            lo, hi = window
             if not lo <= t.time - last[1] <= hi:
                 return False
         return True
@@ -91,7 +92,7 @@ class Associator:
                 if cam_a == cam_b:
                     continue
                 first, second, gap = ((cam_a, cam_b, time_b - time_a) if time_b >= time_a else (cam_b, cam_a, time_a - time_b))
-                window = self.config.transitions.get((first, second))
+                window = self.config.transitions.get(f"{first}->{second}")
                 if window and not window[0] <= gap <= window[1]:
                     return False
         return True

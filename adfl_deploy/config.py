@@ -101,8 +101,15 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        args = get_args(hint)
+        if len(args) == 2:
+            return {_coerce(args[0], k, f"{path}.{k}"): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
         return dict(value)
     if hint is Any:
+        return value
+    if hint in (dict, list):
+        if not isinstance(value, hint):
+            raise ConfigError(f"{path}: expected a {'mapping' if hint is dict else 'list'}, got {type(value).__name__}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

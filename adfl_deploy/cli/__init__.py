@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": ("adfl_deploy.cli.evaluate", False),
     "export": ("adfl_deploy.cli.export", True),
     "bench": ("adfl_deploy.cli.bench", False),
+    "track": ("adfl_deploy.cli.track", False),
 }
 
 EPILOG = """examples:
@@ -31,6 +32,7 @@ EPILOG = """examples:
   adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
   adfl export runs/edge-con-reid/last.pt --out out/edge --int8   ONNX + INT8 with checks
   adfl bench adfl_deploy/assets/edge_model         latency/throughput vs the measured peak
+  adfl track --source cam1=a.mp4 --source cam2=b.mp4   multi-camera re-identification
 """
 
 

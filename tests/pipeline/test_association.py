@@ -44,7 +44,7 @@ def test_dissimilar_people_get_new_ids():
 
 
 def test_camera_transition_window():
-    cfg = AssociationConfig(transitions={("cam1", "cam2"): (5.0, 20.0)})
+    cfg = AssociationConfig(transitions={"cam1->cam2": (5.0, 20.0)})
     assoc = Associator(cfg)
     g = assoc.associate([Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
     assoc.end_track("cam1", 1, 10.0)

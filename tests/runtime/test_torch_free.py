@@ -118,4 +118,4 @@ def test_every_subcommand_teaches_with_help_without_torch():
         """
     )
     assert result.returncode == 0, result.stderr
-    assert int(result.stdout.strip()) == 6
+    assert int(result.stdout.strip()) == 7

@@ -1,0 +1,74 @@
+"""When to embed a track: not every box every frame. A track is embedded when it is first
+confirmed, then every ``every_n_frames`` frames or sooner when its box is clearly better
+(bigger, more confident, not cut by the image border, not overlapped). Each track keeps a
+small gallery of its best embeddings; its descriptor is their normalised mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adfl_deploy.detections import Detections, iou_matrix
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    every_n_frames: int = 10
+    quality_gain: float = 1.3  # re-embed early when the box is this much better
+    gallery_size: int = 5
+
+
+def box_quality(dets: Detections, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """Height x confidence, halved when touching the border, reduced by overlap with others."""
+    if len(dets) == 0:
+        return np.zeros(0)
+    h, w = frame_shape[:2]
+    x1, y1, x2, y2 = dets.xyxy.T
+    border = (x1 <= 1) | (y1 <= 1) | (x2 >= w - 1) | (y2 >= h - 1)
+    iou = iou_matrix(dets.xyxy, dets.xyxy)
+    np.fill_diagonal(iou, 0)
+    overlap = iou.max(axis=1) if len(dets) > 1 else np.zeros(len(dets))
+    return dets.height * dets.confidence * np.where(border, 0.5, 1.0) * (1 - overlap)
+
+
+@dataclass
+class _TrackState:
+    last_frame: int = -(10**9)
+    best_quality: float = 0.0
+    gallery: list = field(default_factory=list)  # (quality, embedding)
+
+
+class EmbeddingScheduler:
+    def __init__(self, config: ScheduleConfig = ScheduleConfig()) -> None:
+        self.config = config
+        self.tracks: dict[tuple[str, int], _TrackState] = {}
+
+    def due(self, camera: str, frame_index: int, tracked: Detections, image: np.ndarray) -> list[tuple[tuple[str, int], np.ndarray, float]]:
+        """(key, crop, quality) for the tracks of this frame that should be embedded now."""
+        out = []
+        quality = box_quality(tracked, image.shape)
+        for i, tid in enumerate(tracked.tracker_id):
+            key = (camera, int(tid))
+            st = self.tracks.setdefault(key, _TrackState())
+            stale = frame_index - st.last_frame >= self.config.every_n_frames
+            better = quality[i] > st.best_quality * self.config.quality_gain
+            if stale or better:
+                x1, y1, x2, y2 = np.round(tracked.xyxy[i]).astype(int)
+                crop = image[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
+                if crop.size:
+                    out.append((key, crop, float(quality[i])))
+                    st.last_frame = frame_index
+        return out
+
+    def add(self, key: tuple[str, int], embedding: np.ndarray, quality: float) -> np.ndarray:
+        """Store an embedding; returns the track's descriptor (normalised mean of its gallery)."""
+        st = self.tracks[key]
+        st.best_quality = max(st.best_quality, quality)
+        st.gallery = sorted(st.gallery + [(quality, embedding)], key=lambda qe: -qe[0])[: self.config.gallery_size]
+        mean = np.mean([e for _, e in st.gallery], axis=0)
+        return mean / max(np.linalg.norm(mean), 1e-12)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        self.tracks.pop(key, None)

@@ -1,0 +1,189 @@
+"""The multi-camera re-identification pipeline, one direction per tick:
+
+    sources -> detect -> track (per camera) -> embed (one batch for all cameras) -> associate -> sinks
+
+``run(config)`` reads every camera until all sources end (or ``max_frames``), and writes into
+``config.out``: ``events.jsonl``, ``mot/<camera>.txt`` (global ids as track ids),
+``video/<camera>.avi`` and ``mosaic.avi`` (when ``write_videos``), ``summary.json`` and the
+resolved ``config.yaml``. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from adfl_deploy import config as config_io
+from adfl_deploy.assets import EDGE_MODEL
+from adfl_deploy.association import AssociationConfig, Associator, Tracklet
+from adfl_deploy.config import ConfigError, atomic_write_text
+from adfl_deploy.detectors import DetectionFilter, FastestDet, YoloOnnx
+from adfl_deploy.embedder import Embedder
+from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
+from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic
+from adfl_deploy.sources import CameraSource, SourceConfig
+from adfl_deploy.tracker import ByteTracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineConfig:
+    #: "name=uri" per camera: video file, image folder, rtsp/http URL or webcam index
+    sources: list[str] = field(default_factory=list)
+    #: exported artefact folder; empty = the shipped edge model
+    model: str = ""
+    backend: str = "auto"
+    #: "fastestdet" (shipped) or the path of a YOLOv5/v8-style ONNX
+    detector: str = "fastestdet"
+    min_confidence: float = 0.5
+    min_height: int = 24
+    out: str = "out/track"
+    write_videos: bool = True
+    max_frames: int = 0  # per camera; 0 = until the sources end
+    source: SourceConfig = field(default_factory=SourceConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
+
+
+def parse_sources(specs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        name, sep, uri = spec.partition("=")
+        if not sep or not name or not uri:
+            raise ConfigError(f"source {spec!r}: expected NAME=PATH_OR_URL, e.g. cam1=videos/door.mp4")
+        out.append((name, uri))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"camera names must be unique, got {names}")
+    if not out:
+        raise ConfigError("no sources: pass --source NAME=PATH_OR_URL (one per camera)")
+    return out
+
+
+def _detector(cfg: PipelineConfig):
+    filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
+    if cfg.detector == "fastestdet":
+        return FastestDet(filters=filters)
+    return YoloOnnx(cfg.detector, filters)
+
+
+@dataclass
+class _Camera:
+    source: CameraSource
+    tracker: ByteTracker
+    mot: MotWriter
+    video: VideoSink | None
+    live_tracks: set = field(default_factory=set)
+    frames: int = 0
+    last_annotated: np.ndarray | None = None
+
+
+def run(cfg: PipelineConfig, progress: bool = True) -> dict:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config_io.save(cfg, out / "config.yaml")
+    embedder = Embedder.from_artifact(cfg.model or EDGE_MODEL, backend=cfg.backend)
+    detector = _detector(cfg)
+    cameras: dict[str, _Camera] = {}
+    for name, uri in parse_sources(cfg.sources):
+        source = CameraSource(name, uri, cfg.source)
+        video = VideoSink(out / "video" / f"{name}.avi", fps=10) if cfg.write_videos else None
+        cameras[name] = _Camera(source, ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video)
+    scheduler = EmbeddingScheduler(cfg.schedule)
+    associator = Associator(cfg.association)
+    events = EventLog(out / "events.jsonl")
+    mosaic_sink = VideoSink(out / "mosaic.avi", fps=10) if cfg.write_videos else None
+    stage_ms = {k: [] for k in ("detect", "track", "embed", "associate", "sink")}
+    seen_events = 0
+    started = time.perf_counter()
+    for cam in cameras.values():
+        cam.source.start()
+    bar = tqdm(desc="tracking", unit="tick", disable=not progress)
+    try:
+        while True:
+            active = [c for c in cameras.values() if not c.source.finished and not (cfg.max_frames and c.frames >= cfg.max_frames)]
+            if not active:
+                break
+            frames = [(c, c.source.get(timeout=0.0 if c.source.live else 0.2)) for c in active]
+            frames = [(c, f) for c, f in frames if f is not None]
+            if not frames:
+                continue
+            tick = []
+            for cam, frame in frames:
+                t0 = time.perf_counter()
+                dets = detector(frame.image)
+                t1 = time.perf_counter()
+                tracked = cam.tracker.update(dets)
+                current = {int(i) for i in tracked.tracker_id}
+                for tid in sorted(current - cam.live_tracks):
+                    events.write({"event": "track_started", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp})
+                alive = {t.track_id for t in cam.tracker.tracks}
+                for tid in sorted(cam.live_tracks - alive):
+                    events.write({"event": "track_ended", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp})
+                    associator.end_track(cam.source.name, tid, frame.timestamp)
+                    scheduler.forget((cam.source.name, tid))
+                cam.live_tracks = (cam.live_tracks | current) & alive
+                stage_ms["detect"].append(1000 * (t1 - t0))
+                stage_ms["track"].append(1000 * (time.perf_counter() - t1))
+                tick.append((cam, frame, tracked, scheduler.due(cam.source.name, frame.index, tracked, frame.image)))
+                cam.frames += 1
+            # one embedding batch for every camera's due crops
+            t0 = time.perf_counter()
+            jobs = [(cam, frame, job) for cam, frame, _, due in tick for job in due]
+            tracklets = []
+            if jobs:
+                embeddings = embedder.embed([job[1] for _, _, job in jobs])
+                for (cam, frame, (key, _, quality)), emb in zip(jobs, embeddings):
+                    tracklets.append(Tracklet(key[0], key[1], scheduler.add(key, emb, quality), frame.timestamp))
+            t1 = time.perf_counter()
+            if tracklets:
+                associator.associate(tracklets)
+            t2 = time.perf_counter()
+            for record in associator.events[seen_events:]:
+                events.write(record)
+            seen_events = len(associator.events)
+            for cam, frame, tracked, _ in tick:
+                gids = [associator.assignment.get((cam.source.name, int(t))) for t in tracked.tracker_id]
+                known = [i for i, g in enumerate(gids) if g is not None]
+                cam.mot.add(frame.index, np.array([gids[i] for i in known]), tracked.xyxy[known], tracked.confidence[known])
+                if cam.video is not None:
+                    cam.last_annotated = annotate(frame.image, tracked.xyxy, tracked.tracker_id, gids, f"{cam.source.name} #{frame.index}")
+                    cam.video.write(cam.last_annotated)
+            if mosaic_sink is not None:
+                mosaic_sink.write(mosaic([c.last_annotated for c in cameras.values() if c.last_annotated is not None]))
+            stage_ms["embed"].append(1000 * (t1 - t0))
+            stage_ms["associate"].append(1000 * (t2 - t1))
+            stage_ms["sink"].append(1000 * (time.perf_counter() - t2))
+            bar.update(1)
+            bar.set_postfix(frames=sum(c.frames for c in cameras.values()), global_ids=len(associator.identities))
+    finally:
+        bar.close()
+        for cam in cameras.values():
+            cam.source.stop()
+            cam.mot.flush()
+            if cam.video is not None:
+                cam.video.close()
+        if mosaic_sink is not None:
+            mosaic_sink.close()
+        events.close()
+    seconds = time.perf_counter() - started
+    summary = {
+        "cameras": {n: {"frames": c.frames, "state": c.source.state, "skipped_frames": c.source.skipped, "reconnects": c.source.reconnects} for n, c in cameras.items()},
+        "global_ids": sorted(set(associator.assignment.values())),
+        "events": events.count,
+        "seconds": seconds,
+        "fps_per_camera": {n: c.frames / seconds for n, c in cameras.items()},
+        "stage_ms_p50": {k: float(np.median(v)) if v else 0.0 for k, v in stage_ms.items()},
+        "stage_ms_p99": {k: float(np.percentile(v, 99)) if v else 0.0 for k, v in stage_ms.items()},
+        "embedder": {"model": embedder.info.model.name, "backend": embedder.backend, "precision": embedder.precision},
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
