@@ -46,6 +46,8 @@ class PipelineConfig:
     min_height: int = 24
     out: str = "out/track"
     write_videos: bool = True
+    #: show the mosaic in a window (needs a display and an OpenCV build with GUI support)
+    show: bool = False
     max_frames: int = 0  # per camera; 0 = until the sources end
     source: SourceConfig = field(default_factory=SourceConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
@@ -86,6 +88,19 @@ class _Camera:
     last_annotated: np.ndarray | None = None
 
 
+def _show(grid: np.ndarray) -> bool:
+    """Show the mosaic; False (with one warning) where no window can be opened."""
+    import cv2
+
+    try:
+        cv2.imshow("adfl track", grid)
+        cv2.waitKey(1)
+        return True
+    except cv2.error:
+        log.warning("no display window: this OpenCV build has no GUI support (opencv-python-headless) or there is no display")
+        return False
+
+
 def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,6 +119,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     stage_ms = {k: [] for k in ("detect", "track", "embed", "associate", "sink")}
     seen_events = 0
     started = time.perf_counter()
+    show = cfg.show
     for cam in cameras.values():
         cam.source.start()
     bar = tqdm(desc="tracking", unit="tick", disable=not progress)
@@ -154,16 +170,25 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
                 gids = [associator.assignment.get((cam.source.name, int(t))) for t in tracked.tracker_id]
                 known = [i for i, g in enumerate(gids) if g is not None]
                 cam.mot.add(frame.index, np.array([gids[i] for i in known]), tracked.xyxy[known], tracked.confidence[known])
-                if cam.video is not None:
-                    cam.last_annotated = annotate(frame.image, tracked.xyxy, tracked.tracker_id, gids, f"{cam.source.name} #{frame.index}")
-                    cam.video.write(cam.last_annotated)
-            if mosaic_sink is not None:
-                mosaic_sink.write(mosaic([c.last_annotated for c in cameras.values() if c.last_annotated is not None]))
+                if cam.video is not None or show:
+                    fps = cam.frames / max(time.perf_counter() - started, 1e-9)
+                    cam.last_annotated = annotate(frame.image, tracked.xyxy, tracked.tracker_id, gids, f"{cam.source.name} #{frame.index}  {fps:.1f} FPS")
+                    if cam.video is not None:
+                        cam.video.write(cam.last_annotated)
+            if mosaic_sink is not None or show:
+                grid = mosaic([c.last_annotated for c in cameras.values() if c.last_annotated is not None])
+                if mosaic_sink is not None:
+                    mosaic_sink.write(grid)
+                show = show and _show(grid)
             stage_ms["embed"].append(1000 * (t1 - t0))
             stage_ms["associate"].append(1000 * (t2 - t1))
             stage_ms["sink"].append(1000 * (time.perf_counter() - t2))
             bar.update(1)
-            bar.set_postfix(frames=sum(c.frames for c in cameras.values()), global_ids=len(associator.identities))
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(
+                " | ".join(f"{n} {c.frames}f {c.frames / elapsed:.0f}fps {len(c.live_tracks)}t" for n, c in cameras.items())
+                + f" | {len(set(associator.assignment.values()))} global ids"
+            )
     finally:
         bar.close()
         for cam in cameras.values():

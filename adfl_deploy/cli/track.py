@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output folder")
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.add_argument("--no-video", action="store_true", help="skip the annotated videos and the mosaic")
+    p.add_argument("--show", action="store_true", help="live mosaic window (needs a display and GUI OpenCV)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -48,6 +49,8 @@ def run(args) -> int:
         data["max_frames"] = args.max_frames
     if args.no_video:
         data["write_videos"] = False
+    if args.show:
+        data["show"] = True
     cfg = config.from_dict(PipelineConfig, data)
     if args.print_config:
         print(config.dumps(cfg), end="")

@@ -79,3 +79,27 @@ def test_the_pipeline_never_imports_torch():
         "assert 'torch' not in sys.modules\n"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_frames_that_change_size_and_garbage_files_do_not_stop_the_run(tmp_path):
+    """A camera (image folder) whose frames change resolution, with an unreadable file among
+    them; the run must finish and write a video of one size."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    for i in range(6):
+        size = (240, 320) if i % 2 else (120, 200)
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((*size, 3), 40 * i, np.uint8))
+    (folder / "003b.png").write_bytes(b"\x89PNG garbage")
+    summary = run(PipelineConfig(sources=[f"cam={folder}"], out=str(tmp_path / "out"), show=True), progress=False)
+    assert summary["cameras"]["cam"]["frames"] == 6 and summary["cameras"]["cam"]["skipped_frames"] == 1
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "video" / "cam.avi"))
+    sizes = set()
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        sizes.add(frame.shape)
+    assert len(sizes) == 1
