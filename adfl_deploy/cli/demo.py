@@ -1,4 +1,4 @@
-"""``adfl demo``: the main job until the multi-camera pipeline lands.
+"""``adfl demo``: the main job until the generated multi-camera scene (demo issue) lands.
 
 1. The shipped edge model (INT8 ONNX, trained on Con-ReID, torch-free runtime) embeds 12 real
    crops of 4 people seen by 3 cameras and matches each crop to the other cameras' crops;
