@@ -23,7 +23,7 @@ from adfl_deploy import config as config_io
 from adfl_deploy.assets import EDGE_MODEL
 from adfl_deploy.association import AssociationConfig, Associator, Tracklet
 from adfl_deploy.config import ConfigError, atomic_write_text
-from adfl_deploy.detectors import DetectionFilter, FastestDet, YoloOnnx
+from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, YoloOnnx
 from adfl_deploy.embedder import Embedder
 from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
 from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic
@@ -44,6 +44,10 @@ class PipelineConfig:
     detector: str = "fastestdet"
     min_confidence: float = 0.5
     min_height: int = 24
+    #: camera -> MOTChallenge det.txt with precomputed detections (replaces the detector there)
+    detections: dict[str, str] = field(default_factory=dict)
+    #: camera -> mask image (non-zero = watched); people whose feet fall outside are ignored
+    roi_masks: dict[str, str] = field(default_factory=dict)
     out: str = "out/track"
     write_videos: bool = True
     #: show the mosaic in a window (needs a display and an OpenCV build with GUI support)
@@ -77,12 +81,32 @@ def _detector(cfg: PipelineConfig):
     return YoloOnnx(cfg.detector, filters)
 
 
+def _roi_mask(camera: str, path: str) -> np.ndarray:
+    import cv2
+
+    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ConfigError(f"camera {camera}: region-of-interest mask {path} is missing or not an image")
+    return mask
+
+
+def _fit(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray | None:
+    """The mask at the frame's size (cameras may change resolution)."""
+    if mask is None or mask.shape[:2] == image.shape[:2]:
+        return mask
+    import cv2
+
+    return cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
 @dataclass
 class _Camera:
     source: CameraSource
     tracker: ByteTracker
     mot: MotWriter
     video: VideoSink | None
+    precomputed: MotDetections | None = None
+    roi: np.ndarray | None = None
     live_tracks: set = field(default_factory=set)
     frames: int = 0
     last_annotated: np.ndarray | None = None
@@ -108,10 +132,16 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     embedder = Embedder.from_artifact(cfg.model or EDGE_MODEL, backend=cfg.backend)
     detector = _detector(cfg)
     cameras: dict[str, _Camera] = {}
-    for name, uri in parse_sources(cfg.sources):
+    sources = parse_sources(cfg.sources)
+    unknown = sorted((set(cfg.detections) | set(cfg.roi_masks)) - {n for n, _ in sources})
+    if unknown:
+        raise ConfigError(f"detections/roi_masks name camera {unknown[0]!r}, which is not among the sources")
+    for name, uri in sources:
         source = CameraSource(name, uri, cfg.source)
         video = VideoSink(out / "video" / f"{name}.avi", fps=10) if cfg.write_videos else None
-        cameras[name] = _Camera(source, ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video)
+        precomputed = MotDetections(cfg.detections[name], DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)) if name in cfg.detections else None
+        roi = _roi_mask(name, cfg.roi_masks[name]) if name in cfg.roi_masks else None
+        cameras[name] = _Camera(source, ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
     scheduler = EmbeddingScheduler(cfg.schedule)
     associator = Associator(cfg.association)
     events = EventLog(out / "events.jsonl")
@@ -135,12 +165,14 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
             tick = []
             for cam, frame in frames:
                 t0 = time.perf_counter()
-                dets = detector(frame.image)
+                roi = _fit(cam.roi, frame.image)
+                dets = cam.precomputed(frame.index + 1, roi) if cam.precomputed else detector(frame.image, roi)
                 t1 = time.perf_counter()
                 tracked = cam.tracker.update(dets)
                 current = {int(i) for i in tracked.tracker_id}
+                boxes = {int(t): b for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
                 for tid in sorted(current - cam.live_tracks):
-                    events.write({"event": "track_started", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp})
+                    events.write({"event": "track_started", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp, "box": boxes[tid]})
                 alive = {t.track_id for t in cam.tracker.tracks}
                 for tid in sorted(cam.live_tracks - alive):
                     events.write({"event": "track_ended", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp})
@@ -155,6 +187,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
             t0 = time.perf_counter()
             jobs = [(cam, frame, job) for cam, frame, _, due in tick for job in due]
             tracklets = []
+            where = {(cam.source.name, int(t)): (frame.index, b) for cam, frame, tracked, _ in tick for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
             if jobs:
                 embeddings = embedder.embed([job[1] for _, _, job in jobs])
                 for (cam, frame, (key, _, quality)), emb in zip(jobs, embeddings):
@@ -164,6 +197,9 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
                 associator.associate(tracklets)
             t2 = time.perf_counter()
             for record in associator.events[seen_events:]:
+                if "camera" in record:  # assignments: add the frame and box they refer to
+                    frame_index, box = where.get((record["camera"], record["track_id"]), (None, None))
+                    record = {**record, "frame": frame_index, "box": box}
                 events.write(record)
             seen_events = len(associator.events)
             for cam, frame, tracked, _ in tick:

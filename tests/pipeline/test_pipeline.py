@@ -103,3 +103,30 @@ def test_frames_that_change_size_and_garbage_files_do_not_stop_the_run(tmp_path)
             break
         sizes.add(frame.shape)
     assert len(sizes) == 1
+
+
+def test_precomputed_detections_and_a_region_of_interest(shared, tmp_path):
+    """cam1 uses a det.txt (one box per frame moving right) and a mask that hides the right
+    half: the track exists while the box's feet are on the left, and events carry boxes."""
+    import cv2
+    import numpy as np
+
+    det = tmp_path / "det.txt"
+    det.write_text("".join(f"{f},-1,{100 + 4 * f},100,60,200,0.9,-1,-1,-1\n" for f in range(1, 131)))
+    mask = np.zeros((432, 768), np.uint8)
+    mask[:, :384] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    summary = run(
+        PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "out"), max_frames=130, write_videos=False,
+                       detections={"cam1": str(det)}, roi_masks={"cam1": str(tmp_path / "mask.png")}),  # fmt: skip
+        progress=False,
+    )
+    records = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    started = [r for r in records if r["event"] == "track_started"]
+    assert len(started) == 1 and len(started[0]["box"]) == 4
+    rows = np.loadtxt(tmp_path / "out" / "mot" / "cam1.txt", delimiter=",", ndmin=2)
+    centres = rows[:, 2] + rows[:, 4] / 2
+    assert centres.max() < 384 + 10 and summary["cameras"]["cam1"]["frames"] == 130
+    assert {r["event"] for r in records} >= {"track_started", "global_id_assigned", "track_ended"}
+    with pytest.raises(ConfigError, match="not among the sources"):
+        run(PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "x"), detections={"cam9": str(det)}), progress=False)
