@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Callable
 
@@ -19,19 +18,13 @@ import numpy as np
 
 from adfl_deploy.artifact import ArtifactInfo, onnx_file
 from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.optional import installed
 
 Runner = Callable[[np.ndarray], np.ndarray]
 BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "torch")
 #: fastest first, for backend="auto"
 AUTO_ORDER = ("onnxruntime-cuda", "onnxruntime-cpu")
 STATE_FILE = "model_state.pt"
-
-
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
 
 
 def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
@@ -44,8 +37,8 @@ def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
         "onnxruntime-cuda": None if "CUDAExecutionProvider" in providers else "onnxruntime-gpu with a CUDA device is not installed",
         "torch": (
             None
-            if _has("torch") and STATE_FILE in info.sha256
-            else ("PyTorch is not installed" if not _has("torch") else f"the artefact has no {STATE_FILE}")
+            if installed("torch") and STATE_FILE in info.sha256
+            else ("PyTorch is not installed" if not installed("torch") else f"the artefact has no {STATE_FILE}")
         ),
     }
 

@@ -15,8 +15,7 @@ from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of
 from adfl_deploy.assets import load_sample_crops
 from adfl_deploy.config import ConfigError, atomic_file
 from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
-from adfl_deploy.preprocess import Preprocessing
-from adfl_deploy.train.checkpoint import load_model
+from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
 from .onnx_export import export_onnx
 from .onnx_ops import tensorrt_flavour
@@ -63,8 +62,7 @@ def export_checkpoint(
 ) -> ArtifactInfo:
     out_dir = Path(out_dir)
     model, state = load_model(checkpoint)
-    data = state["train_config"]["data"]
-    prep = Preprocessing(height=data["height"], width=data["width"])
+    prep = preprocessing_of(state)
     info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch)
     precisions = ["fp32"]
     if int8:

@@ -9,20 +9,17 @@ stay written.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from adfl_deploy.artifact import ArtifactInfo
 from adfl_deploy.config import ConfigError, atomic_file
+from adfl_deploy.optional import installed
 
 DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "libadfl_plugins.so"
 
 
 def tensorrt_available() -> bool:
-    try:
-        return importlib.util.find_spec("tensorrt") is not None
-    except ImportError:
-        return False
+    return installed("tensorrt")
 
 
 def build_engine(

@@ -14,6 +14,7 @@ import torch
 from adfl_deploy import config
 from adfl_deploy.config import ConfigError, atomic_file, one_line
 from adfl_deploy.model_config import ModelConfig
+from adfl_deploy.preprocess import Preprocessing
 
 FORMAT = "adfl-checkpoint-v1"
 
@@ -41,6 +42,12 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def model_config_of(state: dict) -> ModelConfig:
     return config.from_dict(ModelConfig, state["model_config"])
+
+
+def preprocessing_of(state: dict) -> Preprocessing:
+    """The input size the checkpoint's network was trained at, with the runtime's normalisation."""
+    data = state["train_config"]["data"]
+    return Preprocessing(height=data["height"], width=data["width"])
 
 
 def load_model(path: str | Path):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 
 from adfl_deploy import __version__
 from adfl_deploy.config import ConfigError
+from adfl_deploy.optional import installed
 
 #: subcommand -> (module, needs torch)
 COMMANDS = {
@@ -52,10 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def torch_installed() -> bool:
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except ImportError:  # a broken or blocked install counts as absent
-        return False
+    return installed("torch")
 
 
 def _needs_torch(command: str) -> str | None:

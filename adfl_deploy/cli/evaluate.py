@@ -42,13 +42,12 @@ def _load_source(source: Path):
         embedder = Embedder.from_artifact(source)
         info = {"kind": "artifact", "backend": embedder.backend, "model": embedder.info.model.name, "train_set": None}
         return embedder.embed, info, None, embedder.info.preprocessing
-    from adfl_deploy.preprocess import Preprocessing
-    from adfl_deploy.train.checkpoint import load_model
+    from adfl_deploy.train.checkpoint import load_model, preprocessing_of
     from adfl_deploy.train.features import TorchEmbed
 
     model, state = load_model(source)
     data = state["train_config"]["data"]
-    prep = Preprocessing(height=data["height"], width=data["width"])
+    prep = preprocessing_of(state)
     info = {
         "kind": "checkpoint",
         "backend": "torch",
