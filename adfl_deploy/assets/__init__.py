@@ -1,4 +1,4 @@
-"""Files that ship with the package: sample crops and the trained edge model."""
+"""Files that ship with the package: sample crops, the trained models and the scene's images."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ ASSETS = Path(__file__).resolve().parent
 SAMPLE_CROPS = ASSETS / "sample_crops"
 #: the project's trained edge model (INT8 ONNX artefact; see its MODEL_CARD.md)
 EDGE_MODEL = ASSETS / "edge_model"
+#: the paper's attention-free ``baseline@resnet18`` trained with the same recipe and seed
+#: (INT8 ONNX): what the attention model is compared with on the generated scene
+BASELINE_MODEL = ASSETS / "baseline_model"
+#: real person crops and empty backgrounds the generated demo scene is made of
+SCENE_ASSETS = ASSETS / "scene"
 
 
 def sample_crop_labels() -> list[tuple[int, int]]:

@@ -1,0 +1,57 @@
+"""The real people the generated scene is made of: Con-ReID crops shipped in
+``adfl_deploy/assets/scene/people`` (held-out test identities, never training ids), grouped by
+identity and by the real camera that took them, with the crops' zero padding removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from adfl_deploy.assets import SCENE_ASSETS
+
+_NAME = re.compile(r"^(\d{4})_c(\d)s")
+
+#: identities by look, so that groups can share workwear (hard cases for a re-ID model):
+#: high-visibility vests, dark clothes with helmets, light or patterned shirts
+WORKWEAR = {
+    "hi-vis": ["0049", "0072", "0082", "0094", "0106", "0125"],
+    "dark": ["0019", "0022", "0028", "0075", "0107"],
+    "light": ["0020", "0045", "0108", "0113", "0145"],
+}
+
+
+def strip_padding(crop: np.ndarray, threshold: int = 8) -> np.ndarray:
+    """Con-ReID crops are letterboxed with black columns/rows; keep the picture only."""
+    content = crop.max(axis=2) > threshold
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    if len(rows) == 0 or len(cols) == 0:
+        return crop
+    return crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def load_people(folder: Path | None = None) -> dict[str, dict[int, list[np.ndarray]]]:
+    """``{person id: {real camera: [BGR crops in frame order]}}`` from Market-style file names."""
+    folder = Path(folder or SCENE_ASSETS / "people")
+    people: dict[str, dict[int, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(folder.glob("*.jpg")):
+        match = _NAME.match(path.name)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if match is None or image is None:
+            raise FileNotFoundError(f"scene person crop {path} is unreadable or misnamed; reinstall the package")
+        people[match.group(1)][int(match.group(2))].append(strip_padding(image))
+    if not people:
+        raise FileNotFoundError(f"no scene person crops in {folder}; reinstall the package")
+    return {pid: dict(cams) for pid, cams in people.items()}
+
+
+def load_backgrounds(folder: Path | None = None) -> list[np.ndarray]:
+    folder = Path(folder or SCENE_ASSETS / "backgrounds")
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(folder.glob("*.jpg"))]
+    if not images or any(i is None for i in images):
+        raise FileNotFoundError(f"scene backgrounds missing in {folder}; reinstall the package")
+    return images

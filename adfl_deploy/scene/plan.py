@@ -1,0 +1,194 @@
+"""Where everyone is, when: the scene's script, as pure functions of a seeded config.
+
+People arrive in small groups of similar workwear, walk across one camera, take a few seconds to
+reach the next camera of a chain (cam1 - cam2 - ... - camN - cam1), and some walk back later,
+so the same person re-enters a camera after a long gap. Group members share a route but walk in
+different lanes at different speeds, so they overtake and occlude each other.
+
+Every visit is a straight walk across the frame (feet from one side to the other, slightly
+toward or away from the camera); the box of a person at time ``t`` follows from the visit alone
+(``box_at``), which is also what ``gt.txt`` records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adfl_deploy.scene.people import WORKWEAR
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    cameras: int = 3
+    width: int = 768
+    height: int = 432
+    fps: float = 10.0
+    seconds: float = 60.0
+    #: identities in the scene (at most the 16 shipped)
+    people: int = 12
+    seed: int = 0
+    #: people arriving together (same workwear where possible)
+    group_size: int = 3
+    #: seconds to walk from one camera to the next (min, max)
+    transit: tuple[float, float] = (2.0, 6.0)
+    #: cameras each person walks through (min, max), revisits included
+    visits: tuple[int, int] = (2, 4)
+    #: walking speed in frame widths per second (min, max)
+    speed: tuple[float, float] = (0.08, 0.13)
+    #: fraction of gt boxes at which a person counts as visible (MOTChallenge visibility)
+    min_visibility: float = 0.25
+
+
+@dataclass(frozen=True)
+class CameraLook:
+    """How one simulated camera sees the world: its view of the background, person scale,
+    colour cast, blur and noise."""
+
+    background: int
+    flip: bool
+    zoom: float
+    offset: tuple[float, float]  # top-left of the zoomed view, as fractions of the free margin
+    far_height: float  # person height in pixels with feet on the horizon line
+    near_height: float  # ... with feet at the bottom of the frame
+    horizon: float  # fraction of the frame height where the floor starts
+    gain: tuple[float, float, float]  # BGR
+    blur: float  # Gaussian sigma in pixels (0 = sharp)
+    noise: float  # pixel noise standard deviation
+
+
+@dataclass(frozen=True)
+class Visit:
+    global_id: int
+    person: str  # Con-ReID identity
+    camera: int  # 0-based simulated camera
+    real_camera: int  # the Con-ReID camera whose crops show the person here
+    start: float
+    end: float
+    x: tuple[float, float]  # box centre at start / end (pixels)
+    feet: tuple[float, float]  # feet y at start / end (pixels)
+    scale: float  # person height factor
+
+
+def camera_looks(config: SceneConfig, backgrounds: int, rng: np.random.Generator) -> list[CameraLook]:
+    looks = []
+    for k in range(config.cameras):
+        zoom = 1.0 if k == 0 else float(rng.uniform(1.15, 1.6))
+        near = float(rng.uniform(0.36, 0.44)) * config.height
+        looks.append(
+            CameraLook(
+                background=k % backgrounds,
+                flip=bool(k % 2),
+                zoom=zoom,
+                offset=(float(rng.uniform()), float(rng.uniform(0.3, 1.0))),
+                far_height=near * float(rng.uniform(0.5, 0.65)),
+                near_height=near,
+                horizon=float(rng.uniform(0.6, 0.68)),
+                gain=tuple(float(g) for g in rng.uniform(0.78, 1.18, 3)),
+                blur=float(rng.choice([0.0, 0.8, 1.4])),
+                noise=float(rng.uniform(1.0, 5.0)),
+            )
+        )
+    return looks
+
+
+def pick_people(available: dict[str, dict[int, list]], config: SceneConfig, rng: np.random.Generator) -> list[list[str]]:
+    """Groups of identities, each group drawn from one workwear cluster where possible."""
+    if not 1 <= config.people <= len(available):
+        raise ValueError(f"scene people must be between 1 and {len(available)} (the shipped identities), got {config.people}")
+    eligible = {pid for pid, cams in available.items() if len(cams) >= min(config.cameras, 6)}
+    clusters = [[p for p in rng.permutation(members) if p in eligible] for members in WORKWEAR.values()]
+    rest = [p for p in rng.permutation(sorted(eligible)) if not any(p in c for c in clusters)]
+    pool = [p for c in clusters for p in c] + rest
+    chosen = pool[: config.people]
+    # cut into groups inside clusters: consecutive ids share a cluster
+    groups, current = [], []
+    for pid in chosen:
+        same = current and any(pid in c and current[0] in c for c in clusters)
+        if current and (len(current) >= config.group_size or not same):
+            groups.append(current)
+            current = []
+        current.append(pid)
+    if current:
+        groups.append(current)
+    return [groups[i] for i in rng.permutation(len(groups))]
+
+
+def _route(config: SceneConfig, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """(camera, direction) per visit, starting anywhere."""
+    start = (int(rng.integers(config.cameras)), int(rng.choice([-1, 1])))
+    return [start] + _route_from(start, config, rng)
+
+
+def _route_from(visit: tuple[int, int], config: SceneConfig, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """The visits after ``visit``: walk along the chain of cameras, sometimes turning back
+    (re-entering the camera just left, from the other side)."""
+    camera, direction = visit
+    route = []
+    for _ in range(int(rng.integers(config.visits[0], config.visits[1] + 1)) - 1):
+        if config.cameras > 1 and rng.uniform() < 0.2:
+            direction = -direction
+        else:
+            camera = (camera + direction) % config.cameras
+        route.append((camera, direction))
+    return route
+
+
+def plan_visits(config: SceneConfig, looks: list[CameraLook], available: dict[str, dict[int, list]], rng: np.random.Generator) -> list[Visit]:
+    visits = []
+    groups = pick_people(available, config, rng)
+    starts = np.sort(rng.uniform(0.0, 0.5 * config.seconds, len(groups)))
+    gid = 0
+    for group, group_start in zip(groups, starts):
+        first = _route(config, rng)[0]  # a group enters its first camera together, then splits up
+        for member, pid in enumerate(group):
+            gid += 1
+            route = [first] + _route_from(first, config, rng)
+            real = [int(c) for c in rng.permutation(sorted(available[pid]))]  # a different real camera per simulated camera
+            scale = float(rng.uniform(0.9, 1.1))
+            t = float(group_start + member * rng.uniform(0.3, 1.5))
+            speed = float(rng.uniform(*config.speed)) * config.width
+            for camera, direction in route:
+                look = looks[camera]
+                floor = look.horizon * config.height
+                lane = rng.uniform(floor + 0.1 * (config.height - floor), config.height - 4)
+                drift = rng.uniform(-0.08, 0.08) * config.height
+                feet = (float(lane), float(np.clip(lane + drift, floor, config.height - 4)))
+                margin = 0.3 * look.near_height
+                x = (-margin, config.width + margin) if direction > 0 else (config.width + margin, -margin)
+                duration = (config.width + 2 * margin) / speed
+                visits.append(Visit(gid, pid, camera, real[camera % len(real)], t, t + duration, x, feet, scale))
+                t += duration + float(rng.uniform(*config.transit))
+    return [v for v in visits if v.start < config.seconds]
+
+
+def height_at(look: CameraLook, feet: float, frame_height: int) -> float:
+    """Perspective: people get taller the lower their feet are in the frame."""
+    floor = look.horizon * frame_height
+    a = np.clip((feet - floor) / max(frame_height - floor, 1.0), 0.0, 1.0)
+    return float(look.far_height + a * (look.near_height - look.far_height))
+
+
+def position(visit: Visit, t: float) -> tuple[float, float] | None:
+    """(centre x, feet y) at time t, or None outside the visit."""
+    if not visit.start <= t < visit.end:
+        return None
+    a = (t - visit.start) / (visit.end - visit.start)
+    return visit.x[0] + a * (visit.x[1] - visit.x[0]), visit.feet[0] + a * (visit.feet[1] - visit.feet[0])
+
+
+def crop_index(frame: int, crops: int, visit: Visit) -> int:
+    """Which of the person's crops shows them at this frame (changes every 3 frames: gait)."""
+    return (frame // 3 + visit.global_id) % crops
+
+
+def box_at(visit: Visit, look: CameraLook, frame: int, fps: float, frame_height: int, aspect: float) -> tuple[float, float, float, float] | None:
+    """(left, top, width, height) of the person at ``frame``, unclipped; ``aspect`` = w / h of the crop."""
+    where = position(visit, frame / fps)
+    if where is None:
+        return None
+    cx, feet = where
+    h = height_at(look, feet, frame_height) * visit.scale
+    w = h * aspect
+    return cx - w / 2, feet - h, w, h
