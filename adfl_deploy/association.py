@@ -9,7 +9,8 @@ embedding), under the constraints users expect:
   a track in another camera that is still being seen;
 - optional camera-transition windows (a small topology: camera A -> B takes between t_min and
   t_max seconds);
-- a match needs a distance below ``match_threshold``; otherwise a new identity starts.
+- a match needs a distance below ``match_threshold``; otherwise a new identity starts. Left
+  empty, the pipeline calibrates it for its embedding (``adfl_deploy.calibration``).
 
 Late evidence may show that two identities are one person: they are merged into the older id
 and the merge is an event, so earlier records are never rewritten silently.
@@ -24,12 +25,17 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 INFEASIBLE = 1e6
+#: thresholds used when none is given or calibrated (tuned for the shipped model on Con-ReID)
+UNCALIBRATED_MATCH = 0.35
+MERGE_FRACTION = 0.6
 
 
 @dataclass(frozen=True)
 class AssociationConfig:
-    match_threshold: float = 0.35  # cosine distance
-    merge_threshold: float = 0.2
+    #: cosine distance below which a tracklet joins an identity; null = calibrated per embedding
+    match_threshold: float | None = None
+    #: stricter distance for merging two identities; null = MERGE_FRACTION x match_threshold
+    merge_threshold: float | None = None
     gallery_size: int = 10
     #: "cam1->cam2" -> (min_seconds, max_seconds) to walk from cam1 to cam2; absent pairs are free
     transitions: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -62,6 +68,8 @@ class Associator:
 
     def __init__(self, config: AssociationConfig = AssociationConfig()) -> None:
         self.config = config
+        self.match_threshold = UNCALIBRATED_MATCH if config.match_threshold is None else config.match_threshold
+        self.merge_threshold = MERGE_FRACTION * self.match_threshold if config.merge_threshold is None else config.merge_threshold
         self.identities: dict[int, Identity] = {}
         self.assignment: dict[tuple[str, int], int] = {}
         self.events: list[dict] = []
@@ -120,7 +128,7 @@ class Associator:
                     if self._feasible(self.identities[gid], t):
                         cost[i, j] = self.identities[gid].distance(t.embedding)
             rows, cols = linear_sum_assignment(cost)
-            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.config.match_threshold}
+            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.match_threshold}
         else:
             matched = {}
         for i, t in enumerate(new):
@@ -144,7 +152,7 @@ class Associator:
             if not self._compatible(ia, ib):
                 continue
             distance = min(ia.distance(e) for e in ib.gallery)
-            if distance < self.config.merge_threshold:
+            if distance < self.merge_threshold:
                 ia.gallery = (ia.gallery + ib.gallery)[-self.config.gallery_size :]
                 for cam, seen in ib.seen.items():
                     if cam not in ia.seen or seen[1] > ia.seen[cam][1]:

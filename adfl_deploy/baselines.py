@@ -22,3 +22,16 @@ def colour_histogram(crops: list[np.ndarray], stripes: int = 3, bins: tuple[int,
         hists = [cv2.calcHist([p], [0, 1, 2], None, list(bins), [0, 180, 0, 256, 0, 256]).ravel() for p in parts]
         feats.append(np.sqrt(np.concatenate(hists)))  # Hellinger: sqrt then L2 = Bhattacharyya-like
     return l2_normalise(np.asarray(feats, dtype=np.float32))
+
+
+class ColourHistogramEmbedder:
+    """The colour histogram behind the ``Embedder`` interface (``embed``, ``name``, ``backend``,
+    ``precision``), so the pipeline can run with it in place of a network: the baseline a learned
+    model has to beat on the same scene (``adfl track --model colour-histogram``)."""
+
+    name = "colour-histogram"
+    backend = "opencv"
+    precision = "-"
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        return colour_histogram(list(crops))

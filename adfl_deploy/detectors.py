@@ -3,6 +3,8 @@
 - ``FastestDet``: the embedded default (1 MB COCO ONNX that ships with the package, ONNX Runtime);
 - ``YoloOnnx``: any YOLO-format ONNX the user supplies (v5 ``[1, N, 5 + C]`` or v8
   ``[1, 4 + C, N]`` outputs), letterboxed input, NMS;
+- ``MotionDetector``: moving people on a fixed camera by background subtraction (OpenCV MOG2),
+  no network; one instance per camera (it learns that camera's background);
 - ``MotDetections``: precomputed detections from a MOTChallenge ``det.txt``.
 
 Every detector applies the same filters (``DetectionFilter``): confidence, minimum box size and
@@ -88,6 +90,35 @@ class FastestDet:
         dets = decode_fastestdet(out, w, h)
         dets = dets[np.flatnonzero(dets.confidence >= self.filters.min_confidence)]
         return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(w, h), roi_mask)
+
+
+class MotionDetector:
+    """People on a fixed camera as moving foreground blobs (OpenCV's MOG2 background model):
+    no network, robust to what a COCO detector has never seen, but blind to people standing
+    still for long and prone to merging people who walk side by side. Stateful: one per camera.
+
+    Confidence is the blob's fill ratio (foreground pixels / box area), so ``min_confidence``
+    works as for the other detectors (the default 0.3 keeps person-shaped blobs).
+    """
+
+    def __init__(self, filters: DetectionFilter = DetectionFilter(min_confidence=0.3), history: int = 300, var_threshold: float = 30.0, min_aspect: float = 1.2) -> None:
+        self.filters = filters
+        self.min_aspect = min_aspect  # height / width: people are upright
+        self._model = cv2.createBackgroundSubtractorMOG2(history=history, varThreshold=var_threshold, detectShadows=False)
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
+        h, w = frame.shape[:2]
+        fg = self._model.apply(frame)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._kernel, iterations=2)
+        n, _, stats, _ = cv2.connectedComponentsWithStats((fg > 0).astype(np.uint8))
+        x, y, bw, bh, area = (stats[1:, i].astype(np.float32) for i in range(5))
+        upright = bh >= self.min_aspect * bw
+        boxes = np.stack([x, y, x + bw, y + bh], axis=1)[upright]
+        fill = (area / np.maximum(bw * bh, 1.0))[upright]
+        dets = Detections(boxes.reshape(-1, 4), fill.astype(np.float32), np.zeros(int(upright.sum()), np.int64))
+        return self.filters.apply(dets.clipped(w, h), roi_mask)
 
 
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, tuple[float, float]]:

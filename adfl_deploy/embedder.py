@@ -45,6 +45,10 @@ class Embedder:
         return cls(run, info, chosen, precision)
 
     @property
+    def name(self) -> str:
+        return self.info.model.name
+
+    @property
     def dim(self) -> int:
         return self.info.embedding_dim
 

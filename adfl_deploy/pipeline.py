@@ -10,6 +10,7 @@ resolved ``config.yaml``. Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -21,9 +22,11 @@ from tqdm import tqdm
 
 from adfl_deploy import config as config_io
 from adfl_deploy.assets import EDGE_MODEL
+from adfl_deploy.baselines import ColourHistogramEmbedder
+from adfl_deploy.calibration import match_threshold
 from adfl_deploy.association import AssociationConfig, Associator, Tracklet
 from adfl_deploy.config import ConfigError, atomic_write_text
-from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, YoloOnnx
+from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, MotionDetector, YoloOnnx
 from adfl_deploy.embedder import Embedder
 from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
 from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic
@@ -37,10 +40,11 @@ log = logging.getLogger(__name__)
 class PipelineConfig:
     #: "name=uri" per camera: video file, image folder, rtsp/http URL or webcam index
     sources: list[str] = field(default_factory=list)
-    #: exported artefact folder; empty = the shipped edge model
+    #: exported artefact folder; empty = the shipped edge model; "colour-histogram" = no network
     model: str = ""
     backend: str = "auto"
-    #: "fastestdet" (shipped) or the path of a YOLOv5/v8-style ONNX
+    #: "fastestdet" (shipped COCO network), "motion" (background subtraction, fixed cameras)
+    #: or the path of a YOLOv5/v8-style ONNX
     detector: str = "fastestdet"
     min_confidence: float = 0.5
     min_height: int = 24
@@ -78,7 +82,15 @@ def _detector(cfg: PipelineConfig):
     filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
     if cfg.detector == "fastestdet":
         return FastestDet(filters=filters)
+    if cfg.detector == "motion":
+        return MotionDetector(filters=filters)
     return YoloOnnx(cfg.detector, filters)
+
+
+def _embedder(cfg: PipelineConfig):
+    if cfg.model == "colour-histogram":
+        return ColourHistogramEmbedder()
+    return Embedder.from_artifact(cfg.model or EDGE_MODEL, backend=cfg.backend)
 
 
 def _roi_mask(camera: str, path: str) -> np.ndarray:
@@ -102,6 +114,7 @@ def _fit(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray | None:
 @dataclass
 class _Camera:
     source: CameraSource
+    detector: object  # callable(image, roi) -> Detections; one per camera when it has state
     tracker: ByteTracker
     mot: MotWriter
     video: VideoSink | None
@@ -129,8 +142,12 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     config_io.save(cfg, out / "config.yaml")
-    embedder = Embedder.from_artifact(cfg.model or EDGE_MODEL, backend=cfg.backend)
-    detector = _detector(cfg)
+    embedder = _embedder(cfg)
+    association = cfg.association
+    if association.match_threshold is None:
+        association = dataclasses.replace(association, match_threshold=match_threshold(embedder.embed))
+        log.info("association: match threshold %.3f calibrated for %s", association.match_threshold, embedder.name)
+    shared_detector = _detector(cfg) if cfg.detector != "motion" else None
     cameras: dict[str, _Camera] = {}
     sources = parse_sources(cfg.sources)
     unknown = sorted((set(cfg.detections) | set(cfg.roi_masks)) - {n for n, _ in sources})
@@ -141,9 +158,9 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
         video = VideoSink(out / "video" / f"{name}.avi", fps=10) if cfg.write_videos else None
         precomputed = MotDetections(cfg.detections[name], DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)) if name in cfg.detections else None
         roi = _roi_mask(name, cfg.roi_masks[name]) if name in cfg.roi_masks else None
-        cameras[name] = _Camera(source, ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
+        cameras[name] = _Camera(source, shared_detector or _detector(cfg), ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
     scheduler = EmbeddingScheduler(cfg.schedule)
-    associator = Associator(cfg.association)
+    associator = Associator(association)
     events = EventLog(out / "events.jsonl")
     mosaic_sink = VideoSink(out / "mosaic.avi", fps=10) if cfg.write_videos else None
     stage_ms = {k: [] for k in ("detect", "track", "embed", "associate", "sink")}
@@ -166,7 +183,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
             for cam, frame in frames:
                 t0 = time.perf_counter()
                 roi = _fit(cam.roi, frame.image)
-                dets = cam.precomputed(frame.index + 1, roi) if cam.precomputed else detector(frame.image, roi)
+                dets = cam.precomputed(frame.index + 1, roi) if cam.precomputed else cam.detector(frame.image, roi)
                 t1 = time.perf_counter()
                 tracked = cam.tracker.update(dets)
                 current = {int(i) for i in tracked.tracker_id}
@@ -244,7 +261,8 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
         "fps_per_camera": {n: c.frames / seconds for n, c in cameras.items()},
         "stage_ms_p50": {k: float(np.median(v)) if v else 0.0 for k, v in stage_ms.items()},
         "stage_ms_p99": {k: float(np.percentile(v, 99)) if v else 0.0 for k, v in stage_ms.items()},
-        "embedder": {"model": embedder.info.model.name, "backend": embedder.backend, "precision": embedder.precision},
+        "embedder": {"model": embedder.name, "backend": embedder.backend, "precision": embedder.precision},
+        "association": {"match_threshold": associator.match_threshold, "merge_threshold": associator.merge_threshold},
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

@@ -22,17 +22,22 @@ COMMANDS = {
     "export": ("adfl_deploy.cli.export", True),
     "bench": ("adfl_deploy.cli.bench", False),
     "track": ("adfl_deploy.cli.track", False),
+    "scene": ("adfl_deploy.cli.scene", False),
+    "mtmc": ("adfl_deploy.cli.mtmc", False),
 }
 
 EPILOG = """examples:
   adfl models                         table of every paper variant (params, GFLOPs at 384x128)
   adfl models --backbone resnet18     the same for an edge backbone
-  adfl demo                           shipped model on sample crops; fused export + timings
+  adfl demo                           the main job: generated 3-camera scene -> track -> scores
   adfl train --config configs/edge-con-reid.yaml   train (the paper's recipe, resumable)
   adfl eval runs/edge-con-reid/last.pt             rank-1/mAP + ranked-list and attention PNGs
   adfl export runs/edge-con-reid/last.pt --out out/edge --int8   ONNX + INT8 with checks
   adfl bench adfl_deploy/assets/edge_model         latency/throughput vs the measured peak
   adfl track --source cam1=a.mp4 --source cam2=b.mp4   multi-camera re-identification
+  adfl scene --cameras 4 --seconds 120                 a scene of real people with ground truth
+  adfl mtmc out/scene --results out/track              MTMC IDF1, purity, fragmentation, MOTA
+  adfl bench --pipeline                                per-stage latency, max real-time streams
 """
 
 
