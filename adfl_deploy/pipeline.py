@@ -169,7 +169,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     show = cfg.show
     for cam in cameras.values():
         cam.source.start()
-    bar = tqdm(desc="tracking", unit="tick", disable=not progress)
+    bar = tqdm(desc="tracking", unit="tick", disable=not progress, mininterval=1.0)
     try:
         while True:
             active = [c for c in cameras.values() if not c.source.finished and not (cfg.max_frames and c.frames >= cfg.max_frames)]

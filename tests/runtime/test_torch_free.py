@@ -86,18 +86,22 @@ def test_a_built_model_is_served_without_torch(artifact_dir):
     assert result.stdout.strip() == "(12, 768)"
 
 
-def test_the_demo_runs_its_torch_free_part(tmp_path):
+def test_the_demo_runs_without_torch_and_writes_every_output(tmp_path):
     result = run_without_torch(
         f"""
         from adfl_deploy.cli import main
-        code = main(["demo", "--batch", "1", "--iters", "1", "--out", {str(tmp_path)!r}])
+        code = main(["demo", "--cameras", "2", "--seconds", "6", "--people", "3", "--no-compare",
+                     "--scene", {str(tmp_path / "scene")!r}, "--out", {str(tmp_path / "demo")!r}])
         assert "torch" not in sys.modules
         sys.exit(code)
         """
     )
     assert result.returncode == 0, result.stderr
-    assert "shipped model" in result.stdout and "skipped: PyTorch is not installed" in result.stdout
-    assert (tmp_path / "demo.json").is_file()
+    track = tmp_path / "demo" / "track"
+    for name in ("mosaic.avi", "video/cam1.avi", "video/cam2.avi", "events.jsonl", "mot/cam1.txt", "summary.json", "mtmc.json"):
+        assert (track / name).is_file(), name
+    assert (tmp_path / "demo" / "mosaic.png").is_file() and (tmp_path / "demo" / "comparison.md").is_file()
+    assert "MTMC IDF1" in result.stdout
 
 
 def test_every_subcommand_teaches_with_help_without_torch():
