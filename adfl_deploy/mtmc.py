@@ -32,7 +32,7 @@ def read_mot(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: MOTChallenge file not found")
-    if path.stat().st_size == 0:
+    if not path.read_text().strip():
         return np.zeros((0, 10))
     try:
         rows = np.loadtxt(path, delimiter=",", ndmin=2)

@@ -77,6 +77,7 @@ class CameraSource:
         self.skipped = 0  # unreadable frames / files
         self.dropped_frames = 0  # live frames discarded because the consumer was behind
         self.reconnects = 0
+        self.decode_ms: list[float] = []  # time to read and decode each frame
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"source-{name}", daemon=True)
         if self.kind == "folder":
@@ -144,7 +145,9 @@ class CameraSource:
         for index, path in enumerate(self._images):
             if self._stop.is_set():
                 break
+            t0 = time.perf_counter()
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            self.decode_ms.append(1000 * (time.perf_counter() - t0))
             if image is None:
                 log.warning("source %s: skipping unreadable image %s", self.name, path.name)
             self._emit(image, float(index))
@@ -156,9 +159,11 @@ class CameraSource:
         fps = fps if fps and fps > 0 else 10.0
         start = time.monotonic()
         while not self._stop.is_set():
+            t0 = time.perf_counter()
             ok, image = cap.read()
             if not ok:
                 break  # end of file, or the rest of a truncated file is unreadable
+            self.decode_ms.append(1000 * (time.perf_counter() - t0))
             timestamp = self.read_count / fps
             if self.config.realtime:
                 time.sleep(max(0.0, start + timestamp - time.monotonic()))
@@ -172,8 +177,10 @@ class CameraSource:
             cap = self.opener(self.target)
             last_frame = time.monotonic()
             while not self._stop.is_set():
+                t0 = time.perf_counter()
                 ok, image = cap.read()
                 if ok:
+                    self.decode_ms.append(1000 * (time.perf_counter() - t0))
                     attempts = 0
                     last_frame = time.monotonic()
                     self._emit(image, last_frame)

@@ -10,6 +10,8 @@ EXAMPLES = """examples:
   adfl bench adfl_deploy/assets/edge_model                      # the shipped model, ONNX Runtime
   adfl bench out/edge --precision fp32,int8 --batch 1,8,32
   adfl bench out/edge --compare --checkpoint runs/edge-con-reid/last.pt   # + PyTorch eager, speedups
+  adfl bench --pipeline                        # whole pipeline: per-stage latency, real-time streams
+  adfl bench --pipeline --target-streams 4 --target-fps 10 --streams 1,2,4,6 --seconds 30
 """
 
 
@@ -23,7 +25,7 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("artifact", help="artefact folder (adfl export)")
+    p.add_argument("artifact", nargs="?", help="artefact folder (adfl export); with --pipeline default: the shipped edge model")
     p.add_argument("--backends", default="onnxruntime-cpu", help="comma list: onnxruntime-cpu, torch (needs --checkpoint)")
     p.add_argument("--precision", help="comma list of precisions (default: every one the artefact has)")
     p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes")
@@ -31,7 +33,14 @@ def add_parser(sub) -> None:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--compare", action="store_true", help="PyTorch eager vs ONNX Runtime fp32 vs the best path, with speedups")
     p.add_argument("--checkpoint", help="checkpoint for the PyTorch eager rows")
-    p.add_argument("--out", help="folder for bench.json and bench.png (default: ARTIFACT/bench)")
+    p.add_argument("--out", help="folder for bench.json and bench.png (default: ARTIFACT/bench, or out/bench-pipeline)")
+    g = p.add_argument_group("pipeline benchmark (--pipeline)")
+    g.add_argument("--pipeline", action="store_true", help="benchmark the whole multi-camera pipeline on generated scenes")
+    g.add_argument("--streams", default="1,2,4,6", help="stream counts for the throughput curve (at most 6)")
+    g.add_argument("--target-streams", type=int, default=4, help="streams to run in real time")
+    g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
+    g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
+    g.add_argument("--detector", default="motion", help="motion, fastestdet or a YOLO ONNX")
 
 
 def _torch_fn(checkpoint: str):
@@ -48,7 +57,35 @@ def _torch_fn(checkpoint: str):
     return run
 
 
+def run_pipeline(args) -> int:
+    from adfl_deploy.benchmark import machine_info
+    from adfl_deploy.config import atomic_write_text
+    from adfl_deploy.pipeline_bench import PipelineBenchConfig, markdown, plot, run_benchmark
+
+    cfg = PipelineBenchConfig(
+        target_fps=args.target_fps, target_streams=args.target_streams, streams=tuple(int(s) for s in args.streams.split(",")),
+        seconds=args.seconds, detector=args.detector, model=args.artifact or "", out=args.out or "out/bench-pipeline",
+    )
+    report = run_benchmark(cfg)
+    report = {"machine": machine_info(), "command": "adfl bench --pipeline " + " ".join(f"{k}={v}" for k, v in vars(args).items() if k != "command"), **report}
+    print(markdown(report))
+    verdict = "meets" if report["realtime_ok"] and cfg.target_streams <= report["max_realtime_streams_estimate"] else "misses"
+    print(f"\n{cfg.target_streams} streams at {cfg.target_fps:g} FPS in real time: {verdict} the target "
+          f"(run took {report['realtime']['wall_seconds']:.1f} s for {cfg.seconds:g} s of video); "
+          f"estimated capacity {report['max_realtime_streams_estimate']} streams; "
+          f"MTMC IDF1 offline {report['idf1_offline']:.3f} vs real time {report['idf1_realtime']:.3f}")
+    out = Path(cfg.out)
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")
+    plot(report, out / "bench.png")
+    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
+    return 0
+
+
 def run(args) -> int:
+    if args.pipeline:
+        return run_pipeline(args)
+    if not args.artifact:
+        raise ValueError("adfl bench needs an artefact folder (or --pipeline)")
     from adfl_deploy.assets import load_sample_crops
     from adfl_deploy.benchmark import bench_callable, machine_info, markdown, measure_gemm_peak, plot, rows_as_dicts
     from adfl_deploy.config import atomic_write_text

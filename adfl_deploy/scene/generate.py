@@ -127,7 +127,7 @@ def generate(config: SceneConfig, out: str | Path, progress: bool = True, force:
             writer.write(image)
             rows += gt_rows(frame, truth, config.min_visibility)
         writer.release()
-        atomic_write_text(scene.gt(camera), "\n".join(rows) + "\n")
+        atomic_write_text(scene.gt(camera), "".join(r + "\n" for r in rows))
         atomic_write_text(tmp / camera / "seqinfo.ini", _seqinfo(camera, config, frames))
     identities = {}
     for v in visits:
