@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adfl_deploy import __version__, config
+from adfl_deploy.engine_info import EngineInfo
 from adfl_deploy.config import ConfigError
 from adfl_deploy.model_config import ModelConfig
 from adfl_deploy.preprocess import Preprocessing
@@ -52,6 +53,8 @@ class ArtifactInfo:
     sha256: dict[str, str] = field(default_factory=dict)
     #: parity of the export against PyTorch (max/mean abs error, cosine)
     parity: dict[str, float] = field(default_factory=dict)
+    #: the TensorRT engine and what it was built for (adfl export --engine)
+    engine: EngineInfo | None = None
 
 
 def sha256_of(path: Path) -> str:

@@ -6,7 +6,8 @@
   of ``onnxruntime``);
 - ``torch``: the network rebuilt from the sidecar's config with ``model_state.pt`` (written by
   ``adfl export``, loaded with ``weights_only=True``); only where PyTorch is installed;
-- ``tensorrt``: not implemented yet (needs an engine build step; see the export issue).
+- ``tensorrt``: the sidecar's engine is checked against the installed TensorRT and GPU
+  (``engine_info.check_engine``); the runner itself is not implemented yet (export issue).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 
 from adfl_deploy.artifact import ArtifactInfo, onnx_file
 from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
 from adfl_deploy.optional import installed
 
 Runner = Callable[[np.ndarray], np.ndarray]
-BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "torch")
+BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "torch")
 #: fastest first, for backend="auto"
 AUTO_ORDER = ("onnxruntime-cuda", "onnxruntime-cpu")
 STATE_FILE = "model_state.pt"
@@ -49,6 +51,9 @@ def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
     reasons = available(directory, info)
     if backend == "auto":
         return next(b for b in AUTO_ORDER if reasons[b] is None)
+    if backend == "tensorrt":
+        check_engine(info.engine, installed_tensorrt_version(), device_compute_capability())
+        raise ConfigError("the TensorRT runner is not implemented yet (export issue); use backend onnxruntime-cuda")
     if reasons[backend] is not None:
         raise ConfigError(f"backend {backend} is not available here: {reasons[backend]}")
     return backend

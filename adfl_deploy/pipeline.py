@@ -138,9 +138,28 @@ def _show(grid: np.ndarray) -> bool:
         return False
 
 
+def prepare_output(out: Path) -> None:
+    """Make ``out`` ready for a new run without losing an earlier one: its event log is kept
+    under a timestamped name (a restart after a crash starts a fresh, complete log), and video
+    files a killed run left half-written (``.NAME.partial.avi``) are removed."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".adfl-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output folder {out} is not writable ({exc.strerror or exc}); pass another --out") from None
+    events = out / "events.jsonl"
+    if events.exists():
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(events.stat().st_mtime))
+        events.rename(out / f"events.{stamp}.jsonl")
+    for partial in list(out.glob(".*.partial.avi")) + list(out.glob("video/.*.partial.avi")):
+        partial.unlink()
+
+
 def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out)
     config_io.save(cfg, out / "config.yaml")
     embedder = _embedder(cfg)
     association = cfg.association
@@ -246,12 +265,13 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
         bar.close()
         for cam in cameras.values():
             cam.source.stop()
-            cam.mot.flush()
-            if cam.video is not None:
-                cam.video.close()
-        if mosaic_sink is not None:
-            mosaic_sink.close()
-        events.close()
+        closers = [cam.mot.flush for cam in cameras.values()] + [cam.video.close for cam in cameras.values() if cam.video is not None]
+        closers += ([mosaic_sink.close] if mosaic_sink is not None else []) + [events.close]
+        for close in closers:  # every sink gets its chance even when one fails (e.g. a full disk)
+            try:
+                close()
+            except OSError as exc:
+                log.warning("could not finish an output: %s", exc)
     seconds = time.perf_counter() - started
     stage_ms = {"decode": [ms for c in cameras.values() for ms in c.source.decode_ms], **stage_ms}
     summary = {

@@ -9,9 +9,11 @@ stay written.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from adfl_deploy.artifact import ArtifactInfo
+from adfl_deploy.artifact import ArtifactInfo, load_artifact, sha256_of, write_sidecar
+from adfl_deploy.engine_info import EngineInfo, device_compute_capability, installed_tensorrt_version
 from adfl_deploy.config import ConfigError, atomic_file
 from adfl_deploy.optional import installed
 
@@ -68,3 +70,12 @@ def parse_batch_range(text: str) -> tuple[int, int, int]:
     if not 1 <= lo <= opt <= hi:
         raise ConfigError(f"--batch {text!r}: need 1 <= MIN <= OPT <= MAX")
     return lo, opt, hi
+
+
+def record_engine(artifact_dir: Path, engine_path: Path, batch: tuple[int, int, int]) -> ArtifactInfo:
+    """Add the engine, its sha256 and what it was built for (TensorRT version, GPU) to the sidecar."""
+    info = load_artifact(artifact_dir)
+    engine = EngineInfo(engine_path.name, installed_tensorrt_version() or "", device_compute_capability() or "", batch=batch)
+    updated = dataclasses.replace(info, engine=engine, sha256={**info.sha256, engine_path.name: sha256_of(engine_path)})
+    write_sidecar(artifact_dir, updated)
+    return updated

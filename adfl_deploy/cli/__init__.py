@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"adfl {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions, a file that vanished: say which, in one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"adfl {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"adfl {args.command}: interrupted", file=sys.stderr)
         return 130

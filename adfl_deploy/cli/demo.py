@@ -15,7 +15,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 
 EXAMPLES = """examples:
   adfl demo                                  (what `make demo` runs; about a minute on 2 cores)
@@ -44,9 +43,11 @@ def add_parser(sub) -> None:
 
 def busiest_frame(scene) -> int:
     """The 0-based frame index at which the most people are visible over all cameras."""
+    from adfl_deploy.mtmc import read_mot
+
     counts: dict[int, int] = {}
     for cam in scene.cameras:
-        rows = np.loadtxt(scene.gt(cam), delimiter=",", ndmin=2)
+        rows = read_mot(scene.gt(cam))
         for frame in rows[rows[:, 6] > 0, 0].astype(int):
             counts[frame] = counts.get(frame, 0) + 1
     return max(counts, key=lambda f: (counts[f], -f)) - 1 if counts else 0

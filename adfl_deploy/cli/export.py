@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from adfl_deploy.export.checkpoint_export import bundle, export_checkpoint
-    from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range
+    from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range, record_engine
 
     batch = parse_batch_range(args.batch)
     info = export_checkpoint(
@@ -71,6 +71,7 @@ def run(args) -> int:
 
         source = info.onnx_tensorrt_int8 if info.precision == "int8" and info.onnx_tensorrt_int8 else info.onnx_tensorrt
         engine = build_engine(Path(args.out) / source, Path(args.out) / "model.engine", info, batch)
+        record_engine(Path(args.out), engine, batch)
         print(f"TensorRT engine: {engine}")
     if args.bundle:
         slim = bundle(args.out, args.bundle[1], args.bundle[0])

@@ -118,8 +118,8 @@ def test_every_subcommand_teaches_with_help_without_torch():
                     assert exc.code == 0, command
             assert "usage: adfl " + command in buffer.getvalue(), command
             assert "examples:" in buffer.getvalue(), command
-        print(len(COMMANDS))
+        print(" ".join(COMMANDS))
         """
     )
     assert result.returncode == 0, result.stderr
-    assert int(result.stdout.strip()) == 7
+    assert set(result.stdout.split()) >= {"models", "demo", "train", "eval", "export", "bench", "track", "scene", "mtmc"}
