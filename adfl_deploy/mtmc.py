@@ -101,7 +101,7 @@ class MtmcScore:
 
 def _purity_fragmentation(acc) -> tuple[float, float]:
     events = acc.mot_events
-    matches = events[events["Type"].isin(["MATCH", "SWITCH", "TRANSFER", "ASCEND", "MIGRATE"])]
+    matches = events[events["Type"].isin(["MATCH", "SWITCH"])]  # TRANSFER etc. repeat a SWITCH row
     if matches.empty:
         return 0.0, 0.0
     pairs = matches.groupby(["HId", "OId"]).size()

@@ -115,3 +115,11 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory):
     return train(tiny_config(tiny_dataset, tmp_path_factory.mktemp("tiny-run"), epochs=1))
 
 
+
+
+@pytest.fixture(scope="session")
+def scene(tmp_path_factory):
+    """A small generated scene: 2 cameras, 20 s at 10 FPS, 5 people (about 3 s to make)."""
+    from adfl_deploy.scene import SceneConfig, generate
+
+    return generate(SceneConfig(cameras=2, seconds=20, people=5, seed=1), tmp_path_factory.mktemp("scene") / "scene", progress=False)

@@ -1,0 +1,43 @@
+"""Association thresholds calibrated per embedding, against hand cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adfl_deploy.baselines import ColourHistogramEmbedder
+from adfl_deploy.calibration import cross_camera_pairs, load_calibration_crops, match_threshold, threshold_at_false_match_rate
+
+
+def test_threshold_lets_through_the_requested_share_of_impostor_pairs():
+    distances = np.array([0.1, 0.2, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    same = np.array([True, True, False, False, False, False, False, False])
+    # six impostor distances 0.5..1.0: a rate of 1/6 lets exactly one (0.5) fall below the threshold
+    assert threshold_at_false_match_rate(distances, same, 1 / 6) == pytest.approx(0.6)
+    assert threshold_at_false_match_rate(distances, same, 0.0) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        threshold_at_false_match_rate(distances, np.zeros(8, bool), 0.01)
+
+
+def test_pairs_are_cross_camera_only():
+    emb = np.eye(3)
+    distances, same = cross_camera_pairs(emb, np.array([1, 1, 2]), np.array([1, 1, 2]))
+    assert len(distances) == 2 and not same.any()  # the (0, 1) pair shares a camera
+
+
+def test_calibration_crops_are_unseen_ids_with_several_cameras(shared):
+    import json
+
+    _, people, cameras = load_calibration_crops()
+    split = json.loads((shared / "data" / "con-reid" / "split_ids.json").read_text())
+    assert not {f"{p:04d}" for p in people} & set(split["train"])
+    assert all(len(set(cameras[people == p])) >= 2 for p in set(people))
+
+
+def test_each_embedding_gets_its_own_scale():
+    from adfl_deploy.assets import EDGE_MODEL
+    from adfl_deploy.embedder import Embedder
+
+    histogram = match_threshold(ColourHistogramEmbedder().embed)
+    model = match_threshold(Embedder.from_artifact(EDGE_MODEL).embed)
+    assert 0 < histogram < model < 1
