@@ -275,7 +275,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     seconds = time.perf_counter() - started
     stage_ms = {"decode": [ms for c in cameras.values() for ms in c.source.decode_ms], **stage_ms}
     summary = {
-        "cameras": {n: {"frames": c.frames, "state": c.source.state, "skipped_frames": c.source.skipped, "reconnects": c.source.reconnects} for n, c in cameras.items()},
+        "cameras": {n: {"frames": c.frames, "state": c.source.state, "skipped_frames": c.source.skipped, "dropped_frames": c.source.dropped_frames, "reconnects": c.source.reconnects} for n, c in cameras.items()},
         "global_ids": sorted(set(associator.assignment.values())),
         "events": events.count,
         "seconds": seconds,
