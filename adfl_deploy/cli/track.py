@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 EXAMPLES = """examples:
+  adfl track                                      # no sources: the generated demo scene (out/scene)
   adfl track --source cam1=door.mp4 --source cam2=hall.mp4 --out out/track
   adfl track --source cam1=rtsp://10.0.0.5/stream --source cam2=0 --model out/edge --backend auto
   adfl track --config track.yaml                  # every field of the pipeline config (see --print-config)
@@ -51,6 +52,14 @@ def run(args) -> int:
         data["write_videos"] = False
     if args.show:
         data["show"] = True
+    if not data["sources"]:  # the embedded default: the generated scene, with the detector made for it
+        from adfl_deploy.scene import SceneConfig, generate
+
+        scene = generate(SceneConfig(), "out/scene")
+        data["sources"] = scene.sources()
+        if not args.detector and data["detector"] == PipelineConfig().detector:
+            data["detector"] = "motion"
+        print(f"no --source given: tracking the generated demo scene in {scene.root} (adfl scene) with the {data['detector']} detector")
     cfg = config.from_dict(PipelineConfig, data)
     if args.print_config:
         print(config.dumps(cfg), end="")

@@ -130,3 +130,14 @@ def test_precomputed_detections_and_a_region_of_interest(shared, tmp_path):
     assert {r["event"] for r in records} >= {"track_started", "global_id_assigned", "track_ended"}
     with pytest.raises(ConfigError, match="not among the sources"):
         run(PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "x"), detections={"cam9": str(det)}), progress=False)
+
+
+def test_track_without_sources_runs_the_generated_scene(tmp_path, monkeypatch, capsys):
+    from adfl_deploy.scene import SceneConfig, generate
+
+    monkeypatch.chdir(tmp_path)
+    generate(SceneConfig(), "out/scene", progress=False)  # what `adfl track` reuses
+    assert main(["track", "--max-frames", "20", "--no-video", "--out", "run"]) == 0
+    assert "generated demo scene" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["cameras"]) == {"cam1", "cam2", "cam3"} and all(c["frames"] == 20 for c in summary["cameras"].values())
