@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.detections import iou_matrix
 
 IOU_THRESHOLD = 0.5
 _FRAME_OFFSET = 1_000_000  # frame numbers per camera in the joint MTMC accumulator
@@ -44,15 +45,13 @@ def read_mot(path: str | Path) -> np.ndarray:
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of (x, y, w, h) boxes, (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = w * h
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return inter / np.maximum(union, 1e-9)
+    """IoU of MOTChallenge (left, top, width, height) boxes, (len(a), len(b))."""
+    return iou_matrix(_xyxy(a), _xyxy(b)).astype(np.float64)
+
+
+def _xyxy(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
 def frame_pairs(gt: np.ndarray, hyp: np.ndarray):
