@@ -29,7 +29,7 @@ from adfl_deploy.config import ConfigError, atomic_write_text
 from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, MotionDetector, YoloOnnx
 from adfl_deploy.embedder import Embedder
 from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
-from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic
+from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic, remove_partial_videos
 from adfl_deploy.sources import CameraSource, SourceConfig
 from adfl_deploy.tracker import ByteTracker, TrackerConfig
 
@@ -153,8 +153,7 @@ def prepare_output(out: Path) -> None:
     if events.exists():
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(events.stat().st_mtime))
         events.rename(out / f"events.{stamp}.jsonl")
-    for partial in list(out.glob(".*.partial.avi")) + list(out.glob("video/.*.partial.avi")):
-        partial.unlink()
+    remove_partial_videos(out)
 
 
 def run(cfg: PipelineConfig, progress: bool = True) -> dict:

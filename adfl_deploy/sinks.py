@@ -94,8 +94,17 @@ def mosaic(images: list[np.ndarray], tile: tuple[int, int] = (432, 768)) -> np.n
     return grid
 
 
+PARTIAL_GLOB = ".*.partial.avi"
+
+
+def remove_partial_videos(folder: str | Path) -> None:
+    """Delete the half-written videos a killed run left anywhere under ``folder``."""
+    for partial in Path(folder).rglob(PARTIAL_GLOB):
+        partial.unlink()
+
+
 class VideoSink:
-    """MJPG AVI written as ``.NAME.partial.avi`` and renamed to NAME on ``close``."""
+    """MJPG AVI written as ``.NAME.partial.avi`` (``PARTIAL_GLOB``) and renamed to NAME on ``close``."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
