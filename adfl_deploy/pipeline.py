@@ -31,6 +31,7 @@ from adfl_deploy.embedder import Embedder
 from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
 from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic, remove_partial_videos
 from adfl_deploy.sources import CameraSource, SourceConfig
+from adfl_deploy.timing import latency_window
 from adfl_deploy.tracker import ByteTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     associator = Associator(association)
     events = EventLog(out / "events.jsonl")
     mosaic_sink = VideoSink(out / "mosaic.avi", fps=10) if cfg.write_videos else None
-    stage_ms = {k: [] for k in ("detect", "track", "embed", "associate", "sink")}
+    stage_ms = {k: latency_window() for k in ("detect", "track", "embed", "associate", "sink")}
     seen_events = 0
     started = time.perf_counter()
     show = cfg.show

@@ -22,6 +22,7 @@ import numpy as np
 
 from adfl_deploy.config import ConfigError
 from adfl_deploy.datasets import IMAGE_SUFFIXES
+from adfl_deploy.timing import latency_window
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class CameraSource:
         self.skipped = 0  # unreadable frames / files
         self.dropped_frames = 0  # live frames discarded because the consumer was behind
         self.reconnects = 0
-        self.decode_ms: list[float] = []  # time to read and decode each frame
+        self.decode_ms = latency_window()  # time to read and decode each recent frame
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"source-{name}", daemon=True)
         if self.kind == "folder":

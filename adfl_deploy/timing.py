@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+
+#: samples a running pipeline keeps per stage: percentiles over the recent past, bounded memory
+#: for cameras that run for days
+LATENCY_WINDOW = 10_000
+
+
+def latency_window() -> deque:
+    """A bounded list of the most recent millisecond samples of one stage."""
+    return deque(maxlen=LATENCY_WINDOW)
 
 
 @dataclass(frozen=True)
