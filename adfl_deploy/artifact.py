@@ -11,12 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from adfl_deploy import __version__, config
 from adfl_deploy.engine_info import EngineInfo
 from adfl_deploy.config import ConfigError
 from adfl_deploy.model_config import ModelConfig
-from adfl_deploy.preprocess import Preprocessing
+from adfl_deploy.preprocess import FLOAT_NCHW, Preprocessing
 
 SIDECAR = "adfl.json"
 
@@ -43,6 +44,9 @@ class ArtifactInfo:
     variants: dict[str, str] = field(default_factory=dict)
     #: accuracy of each precision on an evaluation split (rank-1, mAP), when measured
     accuracy: dict[str, dict] = field(default_factory=dict)
+    #: "uint8-nhwc-bgr": resized BGR crops, normalisation inside the graph (the export's
+    #: default); "float32-nchw": normalised blobs (sidecars older than this field)
+    input_format: Literal["uint8-nhwc-bgr", "float32-nchw"] = FLOAT_NCHW
     input_name: str = "images"
     output_name: str = "embeddings"
     max_batch: int = 64

@@ -21,6 +21,7 @@ from adfl_deploy.artifact import ArtifactInfo, onnx_file
 from adfl_deploy.config import ConfigError, one_line
 from adfl_deploy.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
 from adfl_deploy.optional import installed
+from adfl_deploy.preprocess import UINT8_NHWC, normalise
 
 Runner = Callable[[np.ndarray], np.ndarray]
 BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "torch")
@@ -96,6 +97,8 @@ def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> 
     model.to(device)
 
     def run(blob: np.ndarray) -> np.ndarray:
+        if info.input_format == UINT8_NHWC:  # the graph's folded normalisation, done here
+            blob = normalise(blob, info.preprocessing)
         with torch.no_grad():
             return model(torch.from_numpy(blob).to(device)).float().cpu().numpy()
 

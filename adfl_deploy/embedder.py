@@ -11,7 +11,7 @@ import numpy as np
 
 from adfl_deploy import backends
 from adfl_deploy.artifact import ArtifactInfo, load_artifact
-from adfl_deploy.preprocess import l2_normalise, to_blob
+from adfl_deploy.preprocess import l2_normalise, prepare
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,30 @@ class Embedder:
     def dim(self) -> int:
         return self.info.embedding_dim
 
-    def embed_blob(self, blob: np.ndarray) -> np.ndarray:
-        """Raw (not normalised) embeddings of a preprocessed (N, 3, H, W) float32 batch."""
+    @property
+    def input_format(self) -> str:
+        return self.info.input_format
+
+    def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Crops -> the batch the model takes: resized uint8 (N, H, W, 3) BGR when the artefact
+        folds the normalisation into its graph, else a normalised (N, 3, H, W) float32 blob."""
+        return prepare(list(crops), self.info.preprocessing, self.info.input_format)
+
+    def embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Raw (not normalised) embeddings of a prepared batch (``prepare``), in chunks of the
+        artefact's largest batch."""
         out = []
-        for start in range(0, len(blob), self.info.max_batch):
-            chunk = blob[start : start + self.info.max_batch]
+        for start in range(0, len(batch), self.max_batch):
+            chunk = batch[start : start + self.max_batch]
             out.append(np.asarray(self._run(np.ascontiguousarray(chunk))))
         return np.concatenate(out).astype(np.float32, copy=False)
 
+    @property
+    def max_batch(self) -> int:
+        """Largest batch one call of the backend takes (a TensorRT engine's profile may be smaller)."""
+        limit = getattr(self._run, "max_batch", None)
+        return min(self.info.max_batch, limit) if limit else self.info.max_batch
+
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         """BGR uint8 crops of any size -> (N, D) float32 L2-normalised embeddings."""
-        return l2_normalise(self.embed_blob(to_blob(list(crops), self.info.preprocessing)))
+        return l2_normalise(self.embed_batch(self.prepare(crops)))

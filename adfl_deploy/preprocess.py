@@ -1,8 +1,13 @@
 """Crop preprocessing shared by every backend: resize, BGR->RGB, scale, mean/std normalise.
 
 OpenCV hands out BGR uint8 frames; the network was trained on RGB images normalised with the
-ImageNet statistics. Keeping this in one NumPy function means PyTorch, ONNX Runtime and
-TensorRT all see bit-identical inputs.
+ImageNet statistics. Two steps, so that a model with the normalisation folded into its graph
+(input format ``uint8-nhwc-bgr``, the export's default) gets only the first:
+
+- ``resize_batch``: validate and resize -> (N, H, W, 3) uint8 BGR (always the caller's side);
+- ``normalise``: -> (N, 3, H, W) float32 RGB, mean/std normalised (NumPy here, or in the graph).
+
+``to_blob`` is both; every backend of a float-input model sees bit-identical inputs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,14 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+#: what a model takes: normalised float32 NCHW ("images"), or resized uint8 BGR crops ("crops")
+#: with the normalisation folded into the graph (``export.uint8_input``)
+FLOAT_NCHW = "float32-nchw"
+UINT8_NHWC = "uint8-nhwc-bgr"
+INPUT_FORMATS = (UINT8_NHWC, FLOAT_NCHW)
+FLOAT_INPUT = "images"
+UINT8_INPUT = "crops"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,21 +54,48 @@ def check_crop(crop: object, index: int = 0) -> np.ndarray:
     return crop
 
 
-def to_blob(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
-    """BGR uint8 crops of any size -> (N, 3, H, W) float32, normalised, C-contiguous."""
+def resize_batch(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
+    """BGR uint8 crops of any size -> (N, H, W, 3) uint8 BGR at the network's input size."""
     if len(crops) == 0:
         raise ValueError("no crops given: pass a non-empty list of (H, W, 3) uint8 BGR images")
-    mean = np.asarray(prep.mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(prep.std, dtype=np.float32) * 255.0)
-    blob = np.empty((len(crops), 3, prep.height, prep.width), dtype=np.float32)
+    batch = np.empty((len(crops), prep.height, prep.width, 3), dtype=np.uint8)
     for i, crop in enumerate(crops):
-        img = cv2.resize(check_crop(crop, i), (prep.width, prep.height), interpolation=cv2.INTER_LINEAR)
-        if prep.channel_order == "RGB":
-            img = img[:, :, ::-1]
-        blob[i] = ((img.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)
-    return blob
+        batch[i] = cv2.resize(check_crop(crop, i), (prep.width, prep.height), interpolation=cv2.INTER_LINEAR)
+    return batch
+
+
+def normalisation_constants(prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """(mean * 255, 1 / (std * 255)) as float32, in the network's channel order; the graph
+    folded by ``export.uint8_input`` uses these same float32 values."""
+    mean = np.asarray(prep.mean, dtype=np.float32) * np.float32(255.0)
+    inv_std = np.float32(1.0) / (np.asarray(prep.std, dtype=np.float32) * np.float32(255.0))
+    return mean, inv_std
+
+
+def normalise(batch: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """(N, H, W, 3) uint8 BGR -> (N, 3, H, W) float32, channel order and mean/std applied."""
+    mean, inv_std = normalisation_constants(prep)
+    if prep.channel_order == "RGB":
+        batch = batch[..., ::-1]
+    return np.ascontiguousarray(((batch.astype(np.float32) - mean) * inv_std).transpose(0, 3, 1, 2))
+
+
+def to_blob(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
+    """BGR uint8 crops of any size -> (N, 3, H, W) float32, normalised, C-contiguous."""
+    return normalise(resize_batch(crops, prep), prep)
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Row-wise L2 normalisation; cosine similarity becomes a dot product."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
+
+
+def prepare(crops: list[np.ndarray], prep: Preprocessing, input_format: str) -> np.ndarray:
+    """Crops -> the batch a model of ``input_format`` takes."""
+    batch = resize_batch(crops, prep)
+    return batch if input_format == UINT8_NHWC else normalise(batch, prep)
+
+
+def input_shape(input_format: str, batch: int, prep: Preprocessing) -> tuple[int, int, int, int]:
+    """The model input's shape for ``batch`` crops (TensorRT profiles, trtexec lines, buffers)."""
+    return (batch, prep.height, prep.width, 3) if input_format == UINT8_NHWC else (batch, 3, prep.height, prep.width)

@@ -14,6 +14,7 @@ import onnx
 from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
 from adfl_deploy.assets import load_sample_crops
 from adfl_deploy.config import ConfigError, atomic_file
+from adfl_deploy.preprocess import UINT8_NHWC
 from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
@@ -59,11 +60,12 @@ def export_checkpoint(
     max_map_drop: float = 1.0,
     max_batch: int = 64,
     default_precision: str = "fp32",
+    input_format: str = UINT8_NHWC,
 ) -> ArtifactInfo:
     out_dir = Path(out_dir)
     model, state = load_model(checkpoint)
     prep = preprocessing_of(state)
-    info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch)
+    info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch, input_format=input_format)
     precisions = ["fp32"]
     if int8:
         crops = calibration_crops(calib, state["train_config"])

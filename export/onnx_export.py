@@ -4,7 +4,8 @@ Uses the ``torch.export``-based exporter (``dynamo=True``), the one PyTorch main
 dynamic batch axis. With ``fused=True`` (default) every softmax-attention block becomes one
 ``com.adfl`` node and two files are written (see ``onnx_ops``): ``model.onnx`` (portable: local
 functions, runs on plain ONNX Runtime) and ``model.trt.onnx`` (for TensorRT with the plugin
-library). The portable file is validated with ``onnx.checker`` (full check, shape inference),
+library). By default the crop normalisation is folded into both (``uint8_input``): the model
+takes resized uint8 BGR crops; ``input_format="float32-nchw"`` keeps the float input. The portable file is validated with ``onnx.checker`` (full check, shape inference),
 run on ONNX Runtime and compared with the PyTorch embedding; a mismatch beyond tolerance fails
 the export instead of shipping a wrong model.
 """
@@ -21,11 +22,12 @@ import torch
 
 from adfl_deploy.artifact import ArtifactInfo, sha256_of, write_sidecar
 from adfl_deploy.config import atomic_file
-from adfl_deploy.preprocess import Preprocessing, to_blob
+from adfl_deploy.preprocess import FLOAT_INPUT, INPUT_FORMATS, UINT8_INPUT, UINT8_NHWC, Preprocessing, prepare, to_blob
 
 from adfl_deploy.train.models.complexity import count_flops
 
 from .onnx_ops import custom_nodes, custom_translation_table, portable_flavour, tensorrt_flavour
+from .uint8_input import fold_preprocessing
 
 #: opset 18: the first with ReduceMax taking axes as an input, what the exporter emits for amax
 OPSET = 18
@@ -47,7 +49,7 @@ def _export(model: torch.nn.Module, prep: Preprocessing, max_batch: int) -> onnx
         (example,),
         dynamo=True,
         opset_version=OPSET,
-        input_names=["images"],
+        input_names=[FLOAT_INPUT],
         output_names=["embeddings"],
         dynamic_shapes={"x": {0: batch}},
         custom_translation_table=custom_translation_table(),
@@ -57,14 +59,17 @@ def _export(model: torch.nn.Module, prep: Preprocessing, max_batch: int) -> onnx
     return program.model_proto
 
 
-def check_parity(model: torch.nn.Module, onnx_path: Path, blob: np.ndarray, tol: ParityTolerance) -> dict[str, float]:
-    """Compare ONNX Runtime with PyTorch on a preprocessed batch; raise on a regression."""
+def check_parity(
+    model: torch.nn.Module, onnx_path: Path, crops: list[np.ndarray], prep: Preprocessing, input_format: str, tol: ParityTolerance
+) -> dict[str, float]:
+    """Compare ONNX Runtime (fed what the runtime feeds it) with PyTorch on the NumPy-normalised
+    crops; raise on a regression."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"images": blob})[0]
+    got = session.run(None, {session.get_inputs()[0].name: prepare(crops, prep, input_format)})[0]
     with torch.no_grad():
-        want = model(torch.from_numpy(blob)).numpy()
+        want = model(torch.from_numpy(to_blob(crops, prep))).numpy()
     err = np.abs(got - want)
     cos = np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
     report = {
@@ -72,7 +77,7 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, blob: np.ndarray, tol:
         "mean_abs_error": float(err.mean()),
         "max_abs_torch": float(np.abs(want).max()),
         "min_cosine": float(cos.min()),
-        "crops": int(len(blob)),
+        "crops": int(len(crops)),
     }
     if err.max() > tol.max_abs_rel * np.abs(want).max() or cos.min() < tol.min_cosine:
         raise RuntimeError(f"ONNX output differs from PyTorch beyond tolerance: {report}")
@@ -87,9 +92,12 @@ def export_onnx(
     max_batch: int = 64,
     tol: ParityTolerance = ParityTolerance(),
     fused: bool = True,
+    input_format: str = UINT8_NHWC,
 ) -> ArtifactInfo:
     """Write ``model.onnx`` (+ ``model.trt.onnx`` when fused) and ``adfl.json`` into ``out_dir``;
     ``crops`` (BGR uint8) check parity."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format {input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval().set_fused(fused)
@@ -102,16 +110,20 @@ def export_onnx(
         torch.save(model.state_dict(), fh)
     if custom_nodes(proto):
         flavours["model.trt.onnx"] = tensorrt_flavour(proto)
+    if input_format == UINT8_NHWC:
+        flavours = {name: fold_preprocessing(flavour, prep) for name, flavour in flavours.items()}
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:  # nothing half-written in out_dir
         for name, flavour in flavours.items():
             onnx.save(flavour, str(Path(tmp) / name))
         onnx.checker.check_model(str(Path(tmp) / "model.onnx"), full_check=True)
-        parity = check_parity(model, Path(tmp) / "model.onnx", to_blob(crops, prep), tol)
+        parity = check_parity(model, Path(tmp) / "model.onnx", crops, prep, input_format, tol)
         for name in flavours:
             (Path(tmp) / name).replace(out_dir / name)
     info = ArtifactInfo(
         model=model.cfg,
         preprocessing=prep,
+        input_format=input_format,
+        input_name=UINT8_INPUT if input_format == UINT8_NHWC else FLOAT_INPUT,
         embedding_dim=model.cfg.embedding_dim,
         opset=OPSET,
         max_batch=max_batch,

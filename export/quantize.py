@@ -20,23 +20,31 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from adfl_deploy.preprocess import Preprocessing, to_blob
+from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, prepare
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 class _CropReader:
-    """``CalibrationDataReader`` over preprocessed batches of crops."""
+    """``CalibrationDataReader`` over batches of crops in the model's input format."""
 
-    def __init__(self, crops: list[np.ndarray], prep: Preprocessing, batch: int = 16) -> None:
+    def __init__(self, crops: list[np.ndarray], prep: Preprocessing, input_name: str, input_format: str, batch: int = 16) -> None:
         # equal-sized batches: the histogram calibrators stack them (a short last batch is dropped)
         batch = min(batch, len(crops))
         usable = len(crops) - len(crops) % batch
-        self._batches = iter([to_blob(crops[i : i + batch], prep) for i in range(0, usable, batch)])
+        self._name = input_name
+        self._batches = iter([prepare(crops[i : i + batch], prep, input_format) for i in range(0, usable, batch)])
 
     def get_next(self):
         blob = next(self._batches, None)
-        return None if blob is None else {"images": blob}
+        return None if blob is None else {self._name: blob}
+
+
+def _input_of(model_path: Path) -> tuple[str, str]:
+    """(name, input format) of a model's single input, read from the file."""
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    (first,) = graph.input
+    return first.name, UINT8_NHWC if first.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else FLOAT_NCHW
 
 
 TARGETS = ("onnxruntime", "tensorrt")
@@ -61,7 +69,7 @@ def quantize_int8(
         quantize_static(
             str(src),
             str(out),
-            _CropReader(crops, prep),
+            _CropReader(crops, prep, *_input_of(src)),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,

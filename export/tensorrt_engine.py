@@ -16,6 +16,7 @@ from adfl_deploy.artifact import ArtifactInfo, load_artifact, sha256_of, write_s
 from adfl_deploy.engine_info import EngineInfo, device_compute_capability, installed_tensorrt_version
 from adfl_deploy.config import ConfigError, atomic_file
 from adfl_deploy.optional import installed
+from adfl_deploy.preprocess import input_shape
 
 DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "libadfl_plugins.so"
 
@@ -50,9 +51,7 @@ def build_engine(
         raise ConfigError(f"{onnx_path}: TensorRT cannot parse it ({errors})")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    h, w = info.preprocessing.height, info.preprocessing.width
-    lo, opt, hi = batch
-    profile.set_shape(info.input_name, (lo, 3, h, w), (opt, 3, h, w), (hi, 3, h, w))
+    profile.set_shape(info.input_name, *(input_shape(info.input_format, b, info.preprocessing) for b in batch))
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -79,3 +78,12 @@ def record_engine(artifact_dir: Path, engine_path: Path, batch: tuple[int, int, 
     updated = dataclasses.replace(info, engine=engine, sha256={**info.sha256, engine_path.name: sha256_of(engine_path)})
     write_sidecar(artifact_dir, updated)
     return updated
+
+
+def trtexec_command(info: ArtifactInfo, out_dir: str, batch: tuple[int, int, int], onnx_name: str, plugin_library: str = "build/libadfl_plugins.so") -> str:
+    """The trtexec line that builds the same engine on the device itself (the usual way on Jetson)."""
+    shapes = [
+        f"--{which}Shapes={info.input_name}:" + "x".join(str(d) for d in input_shape(info.input_format, b, info.preprocessing))
+        for which, b in zip(("min", "opt", "max"), batch)
+    ]
+    return " ".join([f"trtexec --onnx={out_dir}/{onnx_name}", f"--dynamicPlugins={plugin_library}", *shapes, f"--saveEngine={out_dir}/model.engine"])

@@ -91,7 +91,7 @@ def run(args) -> int:
     from adfl_deploy.config import atomic_write_text
     from adfl_deploy.embedder import Embedder
     from adfl_deploy.artifact import load_artifact
-    from adfl_deploy.preprocess import to_blob
+    from adfl_deploy.preprocess import prepare, to_blob
 
     info = load_artifact(args.artifact)
     backends = args.backends.split(",")
@@ -111,14 +111,16 @@ def run(args) -> int:
     crops = load_sample_crops()
     rows = []
     for batch in batches:
-        blob = to_blob([crops[i % len(crops)] for i in range(batch)], info.preprocessing)
+        chosen = [crops[i % len(crops)] for i in range(batch)]
+        blob = prepare(chosen, info.preprocessing, info.input_format)  # what the artefact's model takes
         for backend in backends:
             if backend == "torch":
-                rows.append(bench_callable(_torch_fn(args.checkpoint), "torch-eager", "fp32", blob, info.flops_per_image, peaks["fp32"], args.warmup, args.iters))
+                float_blob = to_blob(chosen, info.preprocessing)
+                rows.append(bench_callable(_torch_fn(args.checkpoint), "torch-eager", "fp32", float_blob, info.flops_per_image, peaks["fp32"], args.warmup, args.iters))
                 continue
             for precision in precisions:
                 embedder = Embedder.from_artifact(args.artifact, backend=backend, precision=precision)
-                rows.append(bench_callable(embedder.embed_blob, embedder.backend, precision, blob, info.flops_per_image, peaks[precision], args.warmup, args.iters))
+                rows.append(bench_callable(embedder.embed_batch, embedder.backend, precision, blob, info.flops_per_image, peaks[precision], args.warmup, args.iters))
     print(markdown(rows))
     comparison = []
     if args.compare:

@@ -33,13 +33,22 @@ def add_parser(sub) -> None:
     p.add_argument("--max-batch", type=int, default=64, help="largest batch of the dynamic axis")
     p.add_argument("--default-precision", default="fp32", choices=["fp32", "int8"], help="what the runtime loads by default")
     p.add_argument("--bundle", nargs=2, metavar=("PRECISION", "DIR"), help="also write a one-precision copy to DIR")
+    p.add_argument(
+        "--input",
+        default="uint8",
+        choices=["uint8", "float"],
+        help="uint8 (default): the model takes resized BGR uint8 crops (N, H, W, 3) and normalises them in the "
+        "graph; float: normalised float32 blobs (N, 3, H, W), as before",
+    )
     p.add_argument("--engine", action="store_true", help="also build a TensorRT engine (needs TensorRT and make native)")
     p.add_argument("--batch", default="1:8:32", metavar="MIN:OPT:MAX", help="TensorRT optimisation profile for the batch axis")
 
 
 def run(args) -> int:
     from adfl_deploy.export.checkpoint_export import bundle, export_checkpoint
-    from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range, record_engine
+    from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range, record_engine, trtexec_command
+
+    from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC
 
     batch = parse_batch_range(args.batch)
     info = export_checkpoint(
@@ -52,24 +61,19 @@ def run(args) -> int:
         max_map_drop=args.max_map_drop,
         max_batch=args.max_batch,
         default_precision=args.default_precision,
+        input_format=UINT8_NHWC if args.input == "uint8" else FLOAT_NCHW,
     )
     print(f"wrote {args.out}: {', '.join(f'{p}={f}' for p, f in info.variants.items())}"
           + (f", tensorrt={info.onnx_tensorrt}" if info.onnx_tensorrt else ""))
     print(f"parity vs PyTorch: max abs err {info.parity['max_abs_error']:.2e}, min cosine {info.parity['min_cosine']:.6f}")
     for precision, acc in info.accuracy.items():
         print(f"{precision}: rank-1 {acc['rank1']:.3f} mAP {acc['mAP']:.3f} on {acc['eval_set']}")
-    if info.onnx_tensorrt:
-        h, w = info.preprocessing.height, info.preprocessing.width
-        print(
-            "TensorRT engine (on the device): trtexec --onnx=" + f"{args.out}/{info.onnx_tensorrt}"
-            + " --dynamicPlugins=build/libadfl_plugins.so"
-            + f" --minShapes=images:{batch[0]}x3x{h}x{w} --optShapes=images:{batch[1]}x3x{h}x{w} --maxShapes=images:{batch[2]}x3x{h}x{w}"
-            + f" --saveEngine={args.out}/model.engine"
-        )
-    if args.engine and info.onnx_tensorrt:
+    source = info.onnx_tensorrt_int8 if info.precision == "int8" and info.onnx_tensorrt_int8 else info.onnx_tensorrt
+    if source:
+        print("TensorRT engine (on the device): " + trtexec_command(info, args.out, batch, source))
+    if args.engine and source:
         from pathlib import Path
 
-        source = info.onnx_tensorrt_int8 if info.precision == "int8" and info.onnx_tensorrt_int8 else info.onnx_tensorrt
         engine = build_engine(Path(args.out) / source, Path(args.out) / "model.engine", info, batch)
         record_engine(Path(args.out), engine, batch)
         print(f"TensorRT engine: {engine}")

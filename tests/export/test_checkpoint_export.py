@@ -80,16 +80,18 @@ def test_bench_compare_adds_pytorch_and_speedups(exported, tiny_checkpoint, tmp_
     assert row["speedup_vs_ort_fp32"] == pytest.approx(row["ort_fp32"] / row["best_ms"])
 
 
-def test_engine_without_tensorrt_fails_in_one_line_and_keeps_the_onnx(tiny_checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize(("flag", "max_shape"), [([], "crops:8x64x32x3"), (["--input", "float"], "images:8x3x64x32")])
+def test_engine_without_tensorrt_fails_in_one_line_and_keeps_the_onnx(tiny_checkpoint, tmp_path, capsys, flag, max_shape):
     from adfl_deploy.export.tensorrt_engine import tensorrt_available
 
     if tensorrt_available():
         pytest.skip("TensorRT is installed here")
     out = tmp_path / "x"
-    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--engine", "--batch", "1:4:8"]) == 2
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--engine", "--batch", "1:4:8", *flag]) == 2
     err = capsys.readouterr()
     assert "TensorRT is not installed" in err.err and err.err.strip().count("\n") == 0
-    assert "--maxShapes=images:8x3x64x32" in err.out  # the trtexec line uses the requested profile
+    # the trtexec line uses the requested profile and the model's input (uint8 NHWC crops by default)
+    assert f"--maxShapes={max_shape} " in err.out
     assert load_artifact(out).onnx == "model.onnx"  # the ONNX files are written and verified
 
 
