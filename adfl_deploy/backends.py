@@ -6,8 +6,9 @@
   of ``onnxruntime``);
 - ``torch``: the network rebuilt from the sidecar's config with ``model_state.pt`` (written by
   ``adfl export``, loaded with ``weights_only=True``); only where PyTorch is installed;
-- ``tensorrt``: the sidecar's engine is checked against the installed TensorRT and GPU
-  (``engine_info.check_engine``); the runner itself is not implemented yet (export issue).
+- ``tensorrt``: the sidecar's engine, checked against the installed TensorRT and GPU
+  (``engine_info.check_engine``), run by ``tensorrt_runner`` (cuda-python buffers and stream;
+  the fused-attention plugin library from ``make native`` or $ADFL_PLUGIN_LIBRARY).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from adfl_deploy.preprocess import UINT8_NHWC, normalise
 Runner = Callable[[np.ndarray], np.ndarray]
 BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "torch")
 #: fastest first, for backend="auto"
-AUTO_ORDER = ("onnxruntime-cuda", "onnxruntime-cpu")
+AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
 STATE_FILE = "model_state.pt"
 
 
@@ -36,6 +37,7 @@ def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
 
     providers = ort.get_available_providers()
     return {
+        "tensorrt": _engine_problem(info),
         "onnxruntime-cpu": None,
         "onnxruntime-cuda": None if "CUDAExecutionProvider" in providers else "onnxruntime-gpu with a CUDA device is not installed",
         "torch": (
@@ -46,15 +48,23 @@ def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
     }
 
 
+def _engine_problem(info: ArtifactInfo) -> str | None:
+    """Why the artefact's engine cannot run here (one line), or None."""
+    try:
+        check_engine(info.engine, installed_tensorrt_version(), device_compute_capability())
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     reasons = available(directory, info)
     if backend == "auto":
         return next(b for b in AUTO_ORDER if reasons[b] is None)
-    if backend == "tensorrt":
-        check_engine(info.engine, installed_tensorrt_version(), device_compute_capability())
-        raise ConfigError("the TensorRT runner is not implemented yet (export issue); use backend onnxruntime-cuda")
+    if backend == "tensorrt" and reasons[backend] is not None:
+        raise ConfigError(reasons[backend])  # already says what to do
     if reasons[backend] is not None:
         raise ConfigError(f"backend {backend} is not available here: {reasons[backend]}")
     return backend
@@ -103,3 +113,14 @@ def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> 
             return model(torch.from_numpy(blob).to(device)).float().cpu().numpy()
 
     return run
+
+
+def tensorrt_runner(directory: Path, info: ArtifactInfo, precision: str | None, plugin_library: str | Path | None) -> Runner:
+    from adfl_deploy.tensorrt_runner import TensorRTRunner, plugin_library_path
+
+    engine = info.engine
+    assert engine is not None  # resolve() checked it
+    if precision not in (None, engine.precision):
+        raise ConfigError(f"{engine.file} is a {engine.precision} engine, not {precision}; build another with adfl export --engine")
+    plugins = plugin_library_path(plugin_library) if info.fused_ops else None
+    return TensorRTRunner(directory / engine.file, plugins)

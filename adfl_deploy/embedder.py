@@ -29,15 +29,25 @@ class Embedder:
 
     @classmethod
     def from_artifact(
-        cls, directory: str | Path, backend: str = "auto", precision: str | None = None, threads: int | None = None
+        cls,
+        directory: str | Path,
+        backend: str = "auto",
+        precision: str | None = None,
+        threads: int | None = None,
+        plugin_library: str | Path | None = None,
     ) -> "Embedder":
-        """Load a verified artefact on ``backend`` ("auto": the fastest available, logged)."""
+        """Load a verified artefact on ``backend`` ("auto": the fastest available, logged).
+        ``plugin_library``: the fused-attention TensorRT plugins (default $ADFL_PLUGIN_LIBRARY,
+        else build/libadfl_plugins.so)."""
         directory = Path(directory)
         info = load_artifact(directory)
         chosen = backends.resolve(backend, directory, info)
         if chosen == "torch":
             run = backends.torch_runner(directory, info, precision)
             precision = "fp32"
+        elif chosen == "tensorrt":
+            run = backends.tensorrt_runner(directory, info, precision, plugin_library)
+            precision = info.engine.precision
         else:
             run = backends.onnxruntime_runner(directory, info, precision, cuda=chosen == "onnxruntime-cuda", threads=threads)
         precision = precision or info.precision

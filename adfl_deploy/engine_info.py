@@ -23,6 +23,8 @@ class EngineInfo:
     gpu: str = ""
     #: (min, opt, max) batch of the optimisation profile
     batch: tuple[int, int, int] = (1, 8, 32)
+    #: the ONNX precision it was built from (strongly typed: the engine has no other)
+    precision: str = "fp32"
 
 
 def installed_tensorrt_version() -> str | None:

@@ -3,8 +3,8 @@ profile over the batch range, through the TensorRT Python API.
 
 TensorRT 10+/11 networks are strongly typed: the precision comes from the ONNX file (fp32 or the
 INT8 QDQ flavour), not from builder flags. Not exercised on this project's machines yet (no
-TensorRT there); where TensorRT is missing the export stops with one line and the ONNX files
-stay written.
+TensorRT there; ``tests/runtime/test_tensorrt_runner.py`` builds and runs an engine on a GPU);
+where TensorRT is missing the export stops with one line and the ONNX files stay written.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from adfl_deploy.engine_info import EngineInfo, device_compute_capability, insta
 from adfl_deploy.config import ConfigError, atomic_file
 from adfl_deploy.optional import installed
 from adfl_deploy.preprocess import input_shape
-
-DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "libadfl_plugins.so"
+from adfl_deploy.tensorrt_runner import plugin_library_path
 
 
 def tensorrt_available() -> bool:
@@ -30,13 +29,15 @@ def build_engine(
     engine_path: Path,
     info: ArtifactInfo,
     batch: tuple[int, int, int],
-    plugin_library: Path = DEFAULT_PLUGIN_LIBRARY,
+    plugin_library: Path | None = None,
 ) -> Path:
+    """``plugin_library``: default $ADFL_PLUGIN_LIBRARY, else build/libadfl_plugins.so."""
     if not tensorrt_available():
         raise ConfigError(
             "TensorRT is not installed here: the ONNX files are written; install TensorRT (pip install tensorrt "
             "from NVIDIA's index, or JetPack) or build on the device with the trtexec line printed above"
         )
+    plugin_library = plugin_library_path(plugin_library)
     if not plugin_library.is_file():
         raise ConfigError(f"{plugin_library}: plugin library not built; run make native (or pass its path)")
     import tensorrt as trt
@@ -71,10 +72,10 @@ def parse_batch_range(text: str) -> tuple[int, int, int]:
     return lo, opt, hi
 
 
-def record_engine(artifact_dir: Path, engine_path: Path, batch: tuple[int, int, int]) -> ArtifactInfo:
-    """Add the engine, its sha256 and what it was built for (TensorRT version, GPU) to the sidecar."""
+def record_engine(artifact_dir: Path, engine_path: Path, batch: tuple[int, int, int], precision: str = "fp32") -> ArtifactInfo:
+    """Add the engine, its sha256 and what it was built for (TensorRT version, GPU, precision) to the sidecar."""
     info = load_artifact(artifact_dir)
-    engine = EngineInfo(engine_path.name, installed_tensorrt_version() or "", device_compute_capability() or "", batch=batch)
+    engine = EngineInfo(engine_path.name, installed_tensorrt_version() or "", device_compute_capability() or "", batch=batch, precision=precision)
     updated = dataclasses.replace(info, engine=engine, sha256={**info.sha256, engine_path.name: sha256_of(engine_path)})
     write_sidecar(artifact_dir, updated)
     return updated

@@ -75,7 +75,7 @@ def run(args) -> int:
         from pathlib import Path
 
         engine = build_engine(Path(args.out) / source, Path(args.out) / "model.engine", info, batch)
-        record_engine(Path(args.out), engine, batch)
+        record_engine(Path(args.out), engine, batch, "int8" if source == info.onnx_tensorrt_int8 else "fp32")
         print(f"TensorRT engine: {engine}")
     if args.bundle:
         slim = bundle(args.out, args.bundle[1], args.bundle[0])
