@@ -36,11 +36,13 @@ class ArtifactInfo:
     onnx_tensorrt: str | None = None
     #: its INT8 QDQ version (symmetric int8 activations, as TensorRT requires)
     onnx_tensorrt_int8: str | None = None
+    #: its FP16 version (TensorRT builds strongly typed networks: an fp16 engine needs it)
+    onnx_tensorrt_fp16: str | None = None
     #: com.adfl op types in the graph
     fused_ops: list[str] = field(default_factory=list)
     opset: int = 18
     precision: str = "fp32"
-    #: every portable ONNX file by precision ("fp32", "int8"), the default one included
+    #: every portable ONNX file by precision ("fp32", "fp16", "int8"), the default one included
     variants: dict[str, str] = field(default_factory=dict)
     #: accuracy of each precision on an evaluation split (rank-1, mAP), when measured
     accuracy: dict[str, dict] = field(default_factory=dict)
@@ -106,3 +108,8 @@ def onnx_file(info: ArtifactInfo, precision: str | None = None) -> str:
     if precision not in info.variants:
         raise ConfigError(f"this artefact has no {precision} model (it has: {', '.join(sorted(info.variants) or [info.precision])})")
     return info.variants[precision]
+
+
+def tensorrt_onnx_file(info: ArtifactInfo, precision: str) -> str | None:
+    """The TensorRT flavour for ``precision`` (None if it was not exported)."""
+    return {"fp32": info.onnx_tensorrt, "fp16": info.onnx_tensorrt_fp16, "int8": info.onnx_tensorrt_int8}.get(precision)

@@ -1,5 +1,5 @@
-"""Checkpoint -> deployable artefact folder: ONNX (portable + TensorRT flavour), optional INT8,
-accuracy of every precision on an evaluation split, and a guard on the INT8 mAP drop."""
+"""Checkpoint -> deployable artefact folder: ONNX (portable + TensorRT flavour), optional FP16
+and INT8, accuracy of every precision on an evaluation split, and a guard on their mAP drop."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from adfl_deploy.preprocess import UINT8_NHWC
 from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
+from .half_precision import FP16_HEADROOM, FP16_MAX, max_activation, to_fp16
 from .onnx_export import export_onnx
 from .onnx_ops import tensorrt_flavour
 from .quantize import quantize_int8
@@ -50,6 +51,72 @@ def _accuracy(out_dir: Path, precisions: list[str], eval_set: str) -> dict[str, 
     return results
 
 
+#: an FP16 file whose embeddings fall below this cosine to fp32 (sample crops) fails the export
+FP16_MIN_COSINE = 0.999
+
+
+def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> dict[str, float]:
+    """FP16 vs FP32 portable files on ONNX Runtime (CPU) on real crops, and the FP32 model's
+    largest activation; raise below FP16_MIN_COSINE or beyond the float16 headroom
+    (``half_precision``: on the CPU this sees weight rounding and overflow risk, not fp16 arithmetic)."""
+    import onnxruntime as ort
+
+    from adfl_deploy.preprocess import prepare
+
+    batch = prepare(crops, info.preprocessing, info.input_format)
+    peak, where = max_activation(onnx.load(str(out_dir / "model.onnx")), {info.input_name: batch})
+    if peak > FP16_HEADROOM * FP16_MAX:
+        raise ConfigError(f"activation {where} reaches {peak:.0f} on real crops, too close to float16's {FP16_MAX:.0f}; export fp32 instead")
+    fp32, fp16 = (
+        ort.InferenceSession(str(out_dir / name), providers=["CPUExecutionProvider"]).run(None, {info.input_name: batch})[0]
+        for name in ("model.onnx", "model.fp16.onnx")
+    )
+    cos = np.sum(fp32 * fp16, 1) / (np.linalg.norm(fp32, axis=1) * np.linalg.norm(fp16, axis=1))
+    report = {"fp16_max_abs_error": float(np.abs(fp16 - fp32).max()), "fp16_min_cosine": float(cos.min()), "fp16_max_activation": peak}
+    if not cos.min() >= FP16_MIN_COSINE:  # NaN (an fp16 overflow) fails too
+        raise ConfigError(f"the FP16 model differs from FP32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); export fp32 instead")
+    return report
+
+
+def add_fp16(out_dir: Path, info: ArtifactInfo) -> ArtifactInfo:
+    """Write float16 copies of the portable and TensorRT files; check them against fp32."""
+    written = {}
+    for src, dst in (("model.onnx", "model.fp16.onnx"), (info.onnx_tensorrt, "model.trt.fp16.onnx")):
+        if src is None:
+            continue
+        with atomic_file(out_dir / dst, "wb") as fh:
+            fh.write(to_fp16(onnx.load(str(out_dir / src))).SerializeToString())
+        written[dst] = sha256_of(out_dir / dst)
+    info = dataclasses.replace(
+        info,
+        variants={**info.variants, "fp16": "model.fp16.onnx"},
+        onnx_tensorrt_fp16="model.trt.fp16.onnx" if info.onnx_tensorrt else None,
+        sha256={**info.sha256, **written},
+    )
+    return dataclasses.replace(info, parity={**info.parity, **fp16_parity(out_dir, info, load_sample_crops())})
+
+
+def add_int8(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray], calib_method: str) -> ArtifactInfo:
+    """Write the INT8 QDQ files (ONNX Runtime's and, when fused, TensorRT's) calibrated on ``crops``."""
+    prep = info.preprocessing
+    quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx", crops, prep, calib_method, "onnxruntime")
+    written = {"model.int8.onnx": sha256_of(out_dir / "model.int8.onnx")}
+    if info.onnx_tensorrt:
+        # TensorRT's file: symmetric activations; calibrated on the portable graph (ONNX
+        # Runtime must run it), then turned into the function-free TensorRT flavour
+        trt_int8 = out_dir / "model.trt.int8.onnx"
+        quantize_int8(out_dir / "model.onnx", trt_int8, crops, prep, calib_method, "tensorrt")
+        with atomic_file(trt_int8, "wb") as fh:
+            fh.write(tensorrt_flavour(onnx.load(str(trt_int8))).SerializeToString())
+        written[trt_int8.name] = sha256_of(trt_int8)
+    return dataclasses.replace(
+        info,
+        variants={**info.variants, "int8": "model.int8.onnx"},
+        onnx_tensorrt_int8="model.trt.int8.onnx" if info.onnx_tensorrt else None,
+        sha256={**info.sha256, **written},
+    )
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
@@ -61,30 +128,18 @@ def export_checkpoint(
     max_batch: int = 64,
     default_precision: str = "fp32",
     input_format: str = UINT8_NHWC,
+    fp16: bool = False,
 ) -> ArtifactInfo:
     out_dir = Path(out_dir)
     model, state = load_model(checkpoint)
     prep = preprocessing_of(state)
     info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch, input_format=input_format)
     precisions = ["fp32"]
+    if fp16:
+        info = add_fp16(out_dir, info)
+        precisions.append("fp16")
     if int8:
-        crops = calibration_crops(calib, state["train_config"])
-        quantize_int8(out_dir / "model.onnx", out_dir / "model.int8.onnx", crops, prep, calib_method, "onnxruntime")
-        written = {"model.int8.onnx": sha256_of(out_dir / "model.int8.onnx")}
-        if info.onnx_tensorrt:
-            # TensorRT's file: symmetric activations; calibrated on the portable graph (ONNX
-            # Runtime must run it), then turned into the function-free TensorRT flavour
-            trt_int8 = out_dir / "model.trt.int8.onnx"
-            quantize_int8(out_dir / "model.onnx", trt_int8, crops, prep, calib_method, "tensorrt")
-            with atomic_file(trt_int8, "wb") as fh:
-                fh.write(tensorrt_flavour(onnx.load(str(trt_int8))).SerializeToString())
-            written[trt_int8.name] = sha256_of(trt_int8)
-        info = dataclasses.replace(
-            info,
-            variants={**info.variants, "int8": "model.int8.onnx"},
-            onnx_tensorrt_int8="model.trt.int8.onnx" if info.onnx_tensorrt else None,
-            sha256={**info.sha256, **written},
-        )
+        info = add_int8(out_dir, info, calibration_crops(calib, state["train_config"]), calib_method)
         precisions.append("int8")
     if default_precision not in precisions:
         raise ConfigError(f"default precision {default_precision} was not exported (exported: {', '.join(precisions)})")
@@ -93,10 +148,11 @@ def export_checkpoint(
     if eval_set:
         info = dataclasses.replace(info, accuracy=_accuracy(out_dir, precisions, eval_set))
         write_sidecar(out_dir, info)
-        if int8:
-            drop = 100 * (info.accuracy["fp32"]["mAP"] - info.accuracy["int8"]["mAP"])
+        for precision in precisions[1:]:
+            drop = 100 * (info.accuracy["fp32"]["mAP"] - info.accuracy[precision]["mAP"])
             if drop > max_map_drop:
-                raise ConfigError(f"INT8 loses {drop:.2f} mAP points on {eval_set} (limit {max_map_drop}); try --calib-method or more calibration crops")
+                hint = "try --calib-method or more calibration crops" if precision == "int8" else "export fp32 instead"
+                raise ConfigError(f"{precision.upper()} loses {drop:.2f} mAP points on {eval_set} (limit {max_map_drop}); {hint}")
     return info
 
 
@@ -114,6 +170,7 @@ def bundle(artifact_dir: str | Path, out_dir: str | Path, precision: str) -> Art
         onnx=name,
         precision=precision,
         onnx_tensorrt=None,
+        onnx_tensorrt_fp16=None,
         onnx_tensorrt_int8=None,
         variants={precision: name},
         sha256={name: info.sha256[name]},

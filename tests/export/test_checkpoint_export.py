@@ -98,3 +98,51 @@ def test_engine_without_tensorrt_fails_in_one_line_and_keeps_the_onnx(tiny_check
 def test_bad_batch_range(tiny_checkpoint, tmp_path, capsys):
     assert main(["export", str(tiny_checkpoint), "--out", str(tmp_path), "--batch", "8:1:4"]) == 2
     assert "MIN <= OPT <= MAX" in capsys.readouterr().err
+
+
+def test_fp16_files_run_and_keep_accuracy(tiny_checkpoint, tiny_dataset, tmp_path):
+    from adfl_deploy.assets import load_sample_crops
+
+    out = tmp_path / "fp16"
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--precision", "fp16", "--eval-set", f"market-style={tiny_dataset}"]) == 0
+    info = load_artifact(out)
+    assert info.precision == "fp16" and info.variants == {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
+    assert info.onnx_tensorrt_fp16 == "model.trt.fp16.onnx" and info.parity["fp16_min_cosine"] >= 0.999
+    assert 0 < info.parity["fp16_max_activation"] < 65504 / 2
+    trt = onnx.load(str(out / "model.trt.fp16.onnx"))
+    assert not trt.functions and {"SpatialAttention", "ChannelAttention"} <= {n.op_type for n in trt.graph.node}
+    floats = {i.data_type for i in trt.graph.initializer} & {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16}
+    assert floats == {onnx.TensorProto.FLOAT16}  # every weight in half precision
+    assert trt.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert trt.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # I/O types kept
+    crops = load_sample_crops()
+    half = Embedder.from_artifact(out)  # the default precision is now fp16
+    full = Embedder.from_artifact(out, precision="fp32").embed(crops)
+    assert half.precision == "fp16" and (half.embed(crops) * full).sum(axis=1).min() > 0.999
+    assert abs(info.accuracy["fp16"]["mAP"] - info.accuracy["fp32"]["mAP"]) < 0.01
+
+
+def test_fp16_parity_fails_on_values_beyond_the_fp16_range(tmp_path):
+    from onnx import TensorProto, helper
+
+    from adfl_deploy.artifact import ArtifactInfo
+    from adfl_deploy.assets import load_sample_crops
+    from adfl_deploy.export.checkpoint_export import fp16_parity
+    from adfl_deploy.export.half_precision import to_fp16
+    from adfl_deploy.model_config import ModelConfig
+    from adfl_deploy.preprocess import FLOAT_NCHW, Preprocessing
+
+    # normalised pixels (|x| up to ~2.6) x 4e4: beyond half of float16's 65504
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["images", "scale"], ["big"]), helper.make_node("ReduceSum", ["big", "axes"], ["emb"], keepdims=0)],
+        "big",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, 16, 8])],
+        [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [], [4e4]), helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    onnx.save(to_fp16(model), str(tmp_path / "model.fp16.onnx"))
+    info = ArtifactInfo(ModelConfig(), Preprocessing(16, 8), 3, input_format=FLOAT_NCHW)
+    with pytest.raises(ConfigError, match=r"activation \w+ reaches \d+ on real crops, too close to float16"):
+        fp16_parity(tmp_path, info, load_sample_crops())
