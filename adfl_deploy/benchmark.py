@@ -115,6 +115,10 @@ def machine_info() -> dict:
     }
 
 
+def _percent(ratio: float) -> str:
+    return f"{100 * ratio:.0f}%" if ratio else "-"  # no measured peak (GPU rows, fp16 on a CPU)
+
+
 def markdown(rows: list[BenchRow]) -> str:
     lines = [
         "| backend | precision | batch | p50 ms | p90 ms | p99 ms | ms/image | images/s | GFLOP/s | of peak | peak RSS MB |",
@@ -123,7 +127,7 @@ def markdown(rows: list[BenchRow]) -> str:
     for r in rows:
         lines.append(
             f"| {r.backend} | {r.precision} | {r.batch} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{r.ms_per_image:.2f} | {r.images_per_s:.1f} | {r.gflop_per_s:.0f} | {100 * r.peak_ratio:.0f}% | {r.peak_rss_mb:.0f} |"
+            f"{r.ms_per_image:.2f} | {r.images_per_s:.1f} | {r.gflop_per_s:.0f} | {_percent(r.peak_ratio)} | {r.peak_rss_mb:.0f} |"
         )
     return "\n".join(lines)
 

@@ -10,6 +10,8 @@ EXAMPLES = """examples:
   adfl bench adfl_deploy/assets/edge_model                      # the shipped model, ONNX Runtime
   adfl bench out/edge --precision fp32,int8 --batch 1,8,32
   adfl bench out/edge --compare --checkpoint runs/edge-con-reid/last.pt   # + PyTorch eager, speedups
+  adfl bench out/edge --backends tensorrt,onnxruntime-cuda --precision fp32,fp16 --compare \
+      --checkpoint runs/edge-con-reid/last.pt --torch-precision fp32,fp16 --batch 1,8,32  # on a GPU
   adfl bench --pipeline                        # whole pipeline: per-stage latency, real-time streams
   adfl bench --pipeline --target-streams 4 --target-fps 10 --streams 1,2,4,6 --seconds 30
 """
@@ -26,7 +28,12 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("artifact", nargs="?", help="artefact folder (adfl export); with --pipeline default: the shipped edge model")
-    p.add_argument("--backends", default="onnxruntime-cpu", help="comma list: onnxruntime-cpu, torch (needs --checkpoint)")
+    p.add_argument(
+        "--backends",
+        default="onnxruntime-cpu",
+        help="comma list: onnxruntime-cpu, onnxruntime-cuda, tensorrt (the artefact's engine), torch (needs --checkpoint)",
+    )
+    p.add_argument("--torch-precision", default="fp32", help="PyTorch eager precisions, comma list (fp16 needs a GPU)")
     p.add_argument("--precision", help="comma list of precisions (default: every one the artefact has)")
     p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes")
     p.add_argument("--warmup", type=int, default=3)
@@ -43,18 +50,67 @@ def add_parser(sub) -> None:
     g.add_argument("--detector", default="motion", help="motion, fastestdet or a YOLO ONNX")
 
 
-def _torch_fn(checkpoint: str):
+def _torch_fn(checkpoint: str, precision: str):
+    """PyTorch eager on the GPU when there is one (fp32 or fp16), else the CPU (fp32); each call
+    includes the copies in and out, as the other backends' do."""
     import torch
 
     from adfl_deploy.train.checkpoint import load_model
 
     model, _ = load_model(checkpoint)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("PyTorch eager fp16 needs a CUDA device; use --torch-precision fp32 here")
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    model = model.to(device=device, dtype=dtype).eval()
 
     def run(blob):
         with torch.no_grad():
-            return model(torch.from_numpy(blob))
+            return model(torch.from_numpy(blob).to(device=device, dtype=dtype)).float().cpu()
 
     return run
+
+
+GPU_BACKENDS = ("tensorrt", "onnxruntime-cuda")
+
+
+def _peak(peaks: dict, backend: str, precision: str) -> float:
+    """The CPU GEMM peak a row is measured against; 0 (no ratio) for GPU rows and fp16."""
+    return 0.0 if backend in GPU_BACKENDS or (backend == "torch" and _cuda()) else peaks.get(precision, 0.0)
+
+
+def _cuda() -> bool:
+    from adfl_deploy.optional import installed
+
+    if not installed("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _comparison(rows: list, batch: int) -> dict | None:
+    """PyTorch eager vs ONNX Runtime fp32 vs the fastest exported path at one batch size; eager
+    in the best path's precision when it was measured (fp16 on a GPU), else its fastest."""
+    at = [r for r in rows if r.batch == batch]
+    eager = [r for r in at if r.backend == "torch-eager"]
+    exported = [r for r in at if r.backend != "torch-eager"]
+    if not eager or not exported:
+        return None
+    best = min(exported, key=lambda r: r.ms_per_image)
+    same = [r for r in eager if r.precision == best.precision]
+    reference = min(same or eager, key=lambda r: r.ms_per_image)
+    fp32 = next((r for r in exported if r.backend.startswith("onnxruntime") and r.precision == "fp32"), None)
+    return {
+        "batch": batch,
+        "torch_eager": reference.ms_per_image,
+        "torch_eager_precision": reference.precision,
+        "ort_fp32": fp32.ms_per_image if fp32 else None,
+        "best": f"{best.backend} {best.precision}",
+        "best_ms": best.ms_per_image,
+        "speedup_vs_torch": reference.ms_per_image / best.ms_per_image,
+        "speedup_vs_ort_fp32": fp32.ms_per_image / best.ms_per_image if fp32 else None,
+    }
 
 
 def run_pipeline(args) -> int:
@@ -116,24 +172,27 @@ def run(args) -> int:
         for backend in backends:
             if backend == "torch":
                 float_blob = to_blob(chosen, info.preprocessing)
-                rows.append(bench_callable(_torch_fn(args.checkpoint), "torch-eager", "fp32", float_blob, info.flops_per_image, peaks["fp32"], args.warmup, args.iters))
+                for precision in args.torch_precision.split(","):
+                    fn = _torch_fn(args.checkpoint, precision)
+                    rows.append(bench_callable(fn, "torch-eager", precision, float_blob, info.flops_per_image, _peak(peaks, "torch", precision), args.warmup, args.iters))
                 continue
-            for precision in precisions:
+            # a TensorRT engine has one precision (the one it was built from)
+            for precision in [None] if backend == "tensorrt" else precisions:
                 embedder = Embedder.from_artifact(args.artifact, backend=backend, precision=precision)
-                rows.append(bench_callable(embedder.embed_batch, embedder.backend, precision, blob, info.flops_per_image, peaks[precision], args.warmup, args.iters))
+                peak = _peak(peaks, backend, embedder.precision)
+                rows.append(bench_callable(embedder.embed_batch, embedder.backend, embedder.precision, blob, info.flops_per_image, peak, args.warmup, args.iters))
     print(markdown(rows))
     comparison = []
     if args.compare:
         print("\n| batch | torch eager ms/img | ORT fp32 ms/img | best | best ms/img | vs torch | vs ORT fp32 |\n|---:|---:|---:|---|---:|---:|---:|")
         for batch in batches:
-            at = [r for r in rows if r.batch == batch]
-            eager = next(r for r in at if r.backend == "torch-eager")
-            fp32 = next(r for r in at if r.backend != "torch-eager" and r.precision == "fp32")
-            best = min((r for r in at if r.backend != "torch-eager"), key=lambda r: r.ms_per_image)
-            comparison.append({"batch": batch, "torch_eager": eager.ms_per_image, "ort_fp32": fp32.ms_per_image, "best": f"{best.backend} {best.precision}",
-                               "best_ms": best.ms_per_image, "speedup_vs_torch": eager.ms_per_image / best.ms_per_image, "speedup_vs_ort_fp32": fp32.ms_per_image / best.ms_per_image})
-            c = comparison[-1]
-            print(f"| {batch} | {eager.ms_per_image:.2f} | {fp32.ms_per_image:.2f} | {c['best']} | {best.ms_per_image:.2f} | {c['speedup_vs_torch']:.2f}x | {c['speedup_vs_ort_fp32']:.2f}x |")
+            c = _comparison(rows, batch)
+            if c is None:
+                continue
+            comparison.append(c)
+            ort_fp32 = f"{c['ort_fp32']:.2f}" if c["ort_fp32"] else "-"
+            vs_ort = f"{c['speedup_vs_ort_fp32']:.2f}x" if c["speedup_vs_ort_fp32"] else "-"
+            print(f"| {batch} | {c['torch_eager']:.2f} ({c['torch_eager_precision']}) | {ort_fp32} | {c['best']} | {c['best_ms']:.2f} | {c['speedup_vs_torch']:.2f}x | {vs_ort} |")
     out = Path(args.out) if args.out else Path(args.artifact) / "bench"
     report = {
         "machine": machine_info(),

@@ -39,3 +39,28 @@ def test_gemm_models_compute_a_product():
 def test_torch_rows_need_a_checkpoint(capsys):
     assert main(["bench", str(EDGE_MODEL), "--backends", "torch"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def _row(backend: str, precision: str, ms: float, batch: int = 1):
+    from adfl_deploy.benchmark import BenchRow
+
+    return BenchRow(backend, precision, batch, ms, ms, ms, ms, 1e3 / ms, 0.0, 0.0, 0.0)
+
+
+def test_gpu_comparison_is_against_eager_in_the_same_precision():
+    from adfl_deploy.cli.bench import _comparison
+
+    rows = [_row("torch-eager", "fp32", 8.0), _row("torch-eager", "fp16", 5.0), _row("tensorrt", "fp16", 1.0), _row("tensorrt", "fp16", 9.0, batch=8)]
+    c = _comparison(rows, 1)
+    assert (c["best"], c["torch_eager_precision"], c["speedup_vs_torch"]) == ("tensorrt fp16", "fp16", 5.0)
+    assert c["ort_fp32"] is None and c["speedup_vs_ort_fp32"] is None  # no ONNX Runtime row measured
+    assert _comparison(rows, 8) is None  # no eager row at batch 8
+
+
+def test_cpu_comparison_falls_back_to_the_fastest_eager_row():
+    from adfl_deploy.cli.bench import _comparison
+
+    rows = [_row("torch-eager", "fp32", 6.0), _row("onnxruntime-cpu", "fp32", 3.0), _row("onnxruntime-cpu", "int8", 1.0)]
+    c = _comparison(rows, 1)
+    assert (c["best"], c["torch_eager_precision"]) == ("onnxruntime-cpu int8", "fp32")
+    assert (c["speedup_vs_torch"], c["speedup_vs_ort_fp32"]) == (6.0, 3.0)
