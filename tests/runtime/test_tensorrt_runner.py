@@ -13,6 +13,7 @@ from adfl_deploy.assets import load_sample_crops
 from adfl_deploy.config import ConfigError
 from adfl_deploy.embedder import Embedder
 from adfl_deploy.engine_info import EngineInfo
+from adfl_deploy.optional import installed
 from adfl_deploy.tensorrt_runner import (
     DEFAULT_PLUGIN_LIBRARY,
     TensorPlan,
@@ -76,9 +77,9 @@ def test_auto_skips_an_engine_that_cannot_run_here(artifact_dir, tmp_path, monke
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not installed("tensorrt"), reason="TensorRT is not installed")
 def test_engine_matches_onnx_runtime_on_real_crops(artifact_dir, tmp_path):
     """Build the small artefact's engine (fused-attention plugins included) and compare."""
-    pytest.importorskip("tensorrt")
     import shutil
 
     from adfl_deploy.export.tensorrt_engine import build_engine, record_engine
