@@ -26,3 +26,19 @@ def test_train_and_export_are_namespaced():
 
     assert Path(adfl_deploy.train.__file__).parent == REPO / "train"
     assert Path(adfl_deploy.export.__file__).parent == REPO / "export"
+
+
+def test_named_entry_points_run_their_subcommand(monkeypatch, capsys):
+    import sys
+
+    import pytest
+
+    from adfl_deploy import cli
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["adfl-export"] == "adfl_deploy.cli:export_main" and scripts["adfl-bench"] == "adfl_deploy.cli:bench_main"
+    for fn, command in ((cli.export_main, "export"), (cli.bench_main, "bench")):
+        monkeypatch.setattr(sys, "argv", [f"adfl-{command}", "--help"])
+        with pytest.raises(SystemExit) as exc:
+            fn()
+        assert exc.value.code == 0 and f"usage: adfl {command}" in capsys.readouterr().out

@@ -91,5 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def export_main() -> int:
+    """``adfl-export ...``: the same as ``adfl export ...`` (the name the export issue uses)."""
+    return main(["export", *sys.argv[1:]])
+
+
+def bench_main() -> int:
+    """``adfl-bench ...``: the same as ``adfl bench ...``."""
+    return main(["bench", *sys.argv[1:]])
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
