@@ -101,6 +101,9 @@ class MotionDetector:
     works as for the other detectors (the default 0.3 keeps person-shaped blobs).
     """
 
+    #: keeps a model of one camera's background: the pipeline makes one per camera
+    per_camera = True
+
     def __init__(self, filters: DetectionFilter = DetectionFilter(min_confidence=0.3), history: int = 300, var_threshold: float = 30.0, min_aspect: float = 1.2) -> None:
         self.filters = filters
         self.min_aspect = min_aspect  # height / width: people are upright

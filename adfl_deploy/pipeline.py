@@ -88,6 +88,15 @@ def _detector(cfg: PipelineConfig):
     return YoloOnnx(cfg.detector, filters)
 
 
+def camera_detectors(cfg: PipelineConfig, cameras: list[str]) -> dict:
+    """camera -> detector: one shared network for stateless detectors, one each for detectors
+    that model a camera (``per_camera``, e.g. the motion detector's background)."""
+    first = _detector(cfg)
+    if not getattr(first, "per_camera", False):
+        return dict.fromkeys(cameras, first)
+    return {name: first if i == 0 else _detector(cfg) for i, name in enumerate(cameras)}
+
+
 def _embedder(cfg: PipelineConfig):
     if cfg.model == "colour-histogram":
         return ColourHistogramEmbedder()
@@ -166,18 +175,18 @@ def run(cfg: PipelineConfig, progress: bool = True) -> dict:
     if association.match_threshold is None:
         association = dataclasses.replace(association, match_threshold=match_threshold(embedder.embed))
         log.info("association: match threshold %.3f calibrated for %s", association.match_threshold, embedder.name)
-    shared_detector = _detector(cfg) if cfg.detector != "motion" else None
     cameras: dict[str, _Camera] = {}
     sources = parse_sources(cfg.sources)
     unknown = sorted((set(cfg.detections) | set(cfg.roi_masks)) - {n for n, _ in sources})
     if unknown:
         raise ConfigError(f"detections/roi_masks name camera {unknown[0]!r}, which is not among the sources")
+    detectors = camera_detectors(cfg, [n for n, _ in sources])
     for name, uri in sources:
         source = CameraSource(name, uri, cfg.source)
         video = VideoSink(out / "video" / f"{name}.avi", fps=10) if cfg.write_videos else None
         precomputed = MotDetections(cfg.detections[name], DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)) if name in cfg.detections else None
         roi = _roi_mask(name, cfg.roi_masks[name]) if name in cfg.roi_masks else None
-        cameras[name] = _Camera(source, shared_detector or _detector(cfg), ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
+        cameras[name] = _Camera(source, detectors[name], ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
     scheduler = EmbeddingScheduler(cfg.schedule)
     associator = Associator(association)
     events = EventLog(out / "events.jsonl")

@@ -36,3 +36,12 @@ def test_a_static_scene_gives_no_detections_and_flat_blobs_are_ignored():
     frame = background.copy()
     frame[100:120, 50:250] = 220  # wide and flat: a car or a shadow, not a person
     assert len(detector(frame)) == 0
+
+
+def test_each_camera_gets_its_own_background_model_but_networks_are_shared():
+    from adfl_deploy.pipeline import PipelineConfig, camera_detectors
+
+    motion = camera_detectors(PipelineConfig(detector="motion"), ["a", "b", "c"])
+    assert len({id(d) for d in motion.values()}) == 3
+    network = camera_detectors(PipelineConfig(detector="fastestdet"), ["a", "b", "c"])
+    assert len({id(d) for d in network.values()}) == 1
