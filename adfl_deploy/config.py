@@ -206,3 +206,32 @@ __all__ = [
     "save",
     "to_dict",
 ]
+
+
+def set_field(data: dict, key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested config dict."""
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key}: {part} is not a config section")
+    node[leaf] = value
+
+
+def with_overrides(cfg: T, fields: dict[str, Any], assignments: list[str] = ()) -> T:
+    """``cfg`` with CLI flags applied: ``fields`` maps dotted keys to values (None = flag not
+    given), then ``--set KEY=VALUE`` ``assignments`` (values parsed as YAML: numbers, lists,
+    null). The result is checked like a loaded file, so a wrong key or type is one line."""
+    import yaml
+
+    data = to_dict(cfg)
+    for key, value in fields.items():
+        if value is not None:
+            set_field(data, key, value)
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. solver.epochs=60")
+        set_field(data, key, yaml.safe_load(value))
+    return from_dict(type(cfg), data)

@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.add_argument("--no-video", action="store_true", help="skip the annotated videos and the mosaic")
     p.add_argument("--show", action="store_true", help="live mosaic window (needs a display and GUI OpenCV)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. association.merge_threshold=0.3")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -39,19 +40,15 @@ def run(args) -> int:
     from adfl_deploy import config
     from adfl_deploy.pipeline import PipelineConfig, run as run_pipeline
 
-    cfg = config.load(PipelineConfig, args.config) if args.config else PipelineConfig()
-    data = config.to_dict(cfg)
-    if args.source:
-        data["sources"] = args.source
-    for key in ("model", "backend", "detector", "out"):
-        if getattr(args, key):
-            data[key] = getattr(args, key)
-    if args.max_frames is not None:
-        data["max_frames"] = args.max_frames
-    if args.no_video:
-        data["write_videos"] = False
-    if args.show:
-        data["show"] = True
+    base = config.load(PipelineConfig, args.config) if args.config else PipelineConfig()
+    flags = {
+        "sources": args.source or None,
+        **{key: getattr(args, key) or None for key in ("model", "backend", "detector", "out")},
+        "max_frames": args.max_frames,
+        "write_videos": False if args.no_video else None,
+        "show": True if args.show else None,
+    }
+    data = config.to_dict(config.with_overrides(base, flags, args.set))
     if not data["sources"]:  # the embedded default: the generated scene, with the detector made for it
         from adfl_deploy.scene import SceneConfig, generate
 

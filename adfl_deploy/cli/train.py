@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
 
 EXAMPLES = """examples:
   adfl train --dataset market1501 --root ~/data/Market-1501 --pretrained resnet50.pth
@@ -39,30 +38,11 @@ def add_parser(sub) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
-def set_field(data: dict, key: str, value) -> None:
-    """Set ``a.b.c`` in a nested config dict."""
-    node = data
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"{key}: {part} is not a config section")
-    node[leaf] = value
-
-
-def apply_override(data: dict, assignment: str) -> None:
-    """``--set a.b=value``; the value is parsed as YAML (numbers, lists, null...)."""
-    key, sep, value = assignment.partition("=")
-    if not sep or not key:
-        raise ValueError(f"--set {assignment!r}: expected KEY=VALUE, e.g. solver.epochs=60")
-    set_field(data, key, yaml.safe_load(value))
-
-
 def resolve_config(args):
     from adfl_deploy import config
     from adfl_deploy.train.config import TrainConfig
 
-    data = config.to_dict(config.load(TrainConfig, args.config) if args.config else TrainConfig())
+    base = config.load(TrainConfig, args.config) if args.config else TrainConfig()
     shortcuts = {
         "model": args.model,
         "pretrained": args.pretrained,
@@ -71,14 +51,9 @@ def resolve_config(args):
         "data.root": args.root,
         "solver.epochs": args.epochs,
     }
-    for key, value in shortcuts.items():
-        if value is not None:
-            set_field(data, key, value)
-    for assignment in args.set:
-        apply_override(data, assignment)
     if args.test_set:
-        data["extra_test_sets"] = list(data.get("extra_test_sets", [])) + args.test_set
-    return config.from_dict(TrainConfig, data)
+        shortcuts["extra_test_sets"] = list(base.extra_test_sets) + args.test_set
+    return config.with_overrides(base, shortcuts, args.set)
 
 
 def run(args) -> int:

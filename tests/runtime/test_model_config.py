@@ -101,3 +101,19 @@ def test_save_is_atomic_and_readable(tmp_path):
     assert json.loads(path.read_text())["num_classes"] == 45
     assert config.load(ModelConfig, path) == cfg
     assert [p.name for p in tmp_path.iterdir()] == ["model.json"]  # no temp file left behind
+
+
+def test_cli_overrides_set_nested_fields_and_are_checked():
+    from adfl_deploy.config import ConfigError, with_overrides
+    from adfl_deploy.pipeline import PipelineConfig
+
+    base = PipelineConfig()
+    cfg = with_overrides(base, {"detector": "motion", "max_frames": None}, ["association.merge_threshold=0.3", "sources=[a=x.mp4]"])
+    assert cfg.detector == "motion" and cfg.max_frames == base.max_frames  # None: flag not given
+    assert cfg.association.merge_threshold == 0.3 and cfg.sources == ["a=x.mp4"]
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        with_overrides(base, {}, ["association.merge_threshold"])
+    with pytest.raises(ConfigError, match="merge_treshold"):
+        with_overrides(base, {}, ["association.merge_treshold=0.3"])  # a typo is named, not ignored
+    with pytest.raises(ConfigError, match="detector is not a config section"):
+        with_overrides(base, {}, ["detector.name=x"])
