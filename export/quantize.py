@@ -26,14 +26,27 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 class _CropReader:
-    """``CalibrationDataReader`` over batches of crops in the model's input format."""
+    """``CalibrationDataReader`` over batches of crops in the model's input format.
 
-    def __init__(self, crops: list[np.ndarray], prep: Preprocessing, input_name: str, input_format: str, batch: int = 16) -> None:
+    Also sized and range-selectable (``__len__``, ``set_range``): with ``CalibStridedMinMax``
+    ONNX Runtime then calibrates one batch at a time and merges the histograms, instead of
+    holding every intermediate tensor of every batch in memory at once (the paper's ResNet50
+    at 384x128 needs ~100 MB of activations per crop: 256 crops did not fit in 24 GiB).
+    """
+
+    def __init__(self, crops: list[np.ndarray], prep: Preprocessing, input_name: str, input_format: str, batch: int = 8) -> None:
         # equal-sized batches: the histogram calibrators stack them (a short last batch is dropped)
         batch = min(batch, len(crops))
         usable = len(crops) - len(crops) % batch
         self._name = input_name
-        self._batches = iter([prepare(crops[i : i + batch], prep, input_format) for i in range(0, usable, batch)])
+        self._all = [prepare(crops[i : i + batch], prep, input_format) for i in range(0, usable, batch)]
+        self._batches = iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._batches = iter(self._all[start_index:end_index])
 
     def get_next(self):
         blob = next(self._batches, None)
@@ -48,10 +61,21 @@ def _input_of(model_path: Path) -> tuple[str, str]:
 
 
 TARGETS = ("onnxruntime", "tensorrt")
+#: the standard ops quantized (the com.adfl attention nodes are never among them). Relu, Add
+#: and MaxPool matter for speed, not for the arithmetic: without them every Conv -> Relu and
+#: every residual Add leaves int8 for a float round trip (DequantizeLinear -> QuantizeLinear).
+#: Measured on the ResNet50 delegate at batch 8: 12.7 ms/crop against 13.9 with Conv/Gemm/MatMul.
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Relu", "Add", "MaxPool")
 
 
 def quantize_int8(
-    src: Path, dst: Path, crops: list[np.ndarray], prep: Preprocessing, method: str = "percentile", target: str = "onnxruntime"
+    src: Path,
+    dst: Path,
+    crops: list[np.ndarray],
+    prep: Preprocessing,
+    method: str = "percentile",
+    target: str = "onnxruntime",
+    op_types: tuple[str, ...] = QUANTIZED_OPS,
 ) -> Path:
     """Write a QDQ INT8 copy of the ONNX ``src`` to ``dst`` (calibrated on ``crops``) for ``target``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -75,13 +99,14 @@ def quantize_int8(
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=calibrate,
-            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+            op_types_to_quantize=list(op_types),
             # TensorRT dequantizes only int8 tensors: keep the biases in float for it
             extra_options={
                 "ActivationSymmetric": symmetric,
                 "WeightSymmetric": True,
                 "CalibTensorRangeSymmetric": symmetric,
                 "QuantizeBias": not symmetric,
+                "CalibStridedMinMax": 1,  # one batch per collection (any method, despite the name)
             },
         )
         model = onnx.load(str(out))

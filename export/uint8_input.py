@@ -4,7 +4,7 @@ straight to the model.
 Why: on a GPU the host->device copy of a float32 NCHW batch is four times the bytes of the
 uint8 crops it came from, and the normalisation is one more pass over them on the host. With
 the preprocessing in the graph, ONNX Runtime and TensorRT get (N, H, W, 3) uint8 BGR (what
-``cv2.resize`` returns) and do Cast -> channel order -> (x - mean) * inv_std -> NCHW themselves.
+``cv2.resize`` returns) and do NCHW -> channel order -> Cast -> (x - mean) * inv_std themselves.
 Resizing stays outside (``preprocess.resize_batch``): it depends on each crop's size.
 
 The constants are the float32 values ``preprocess.normalise`` uses and the ops are exact IEEE
@@ -34,20 +34,26 @@ def fold_preprocessing(model: onnx.ModelProto, prep: Preprocessing, float_input:
     batch = batch_dim.dim_param or batch_dim.dim_value
     mean, inv_std = normalisation_constants(prep)
     prefix = "preprocess/"
+    # layout and channel flip on the uint8 bytes (a quarter of the float traffic), the flip as a
+    # plane-wise Slice, then float. The order matters for speed, not for the values: on ONNX
+    # Runtime CPU at 8x384x128 this takes 0.3 ms against 8 ms for Cast -> per-pixel Gather ->
+    # Sub -> Mul -> Transpose (bit-identical outputs)
     constants = [
-        numpy_helper.from_array(mean.reshape(1, 1, 1, 3), prefix + "mean"),
-        numpy_helper.from_array(inv_std.reshape(1, 1, 1, 3), prefix + "inv_std"),
+        numpy_helper.from_array(mean.reshape(1, 3, 1, 1), prefix + "mean"),
+        numpy_helper.from_array(inv_std.reshape(1, 3, 1, 1), prefix + "inv_std"),
     ]
-    nodes = [helper.make_node("Cast", [UINT8_INPUT], [prefix + "float"], to=TensorProto.FLOAT, name=prefix + "cast")]
-    pixels = prefix + "float"
-    if prep.channel_order == "RGB":
-        constants.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), prefix + "bgr_to_rgb"))
-        nodes.append(helper.make_node("Gather", [pixels, prefix + "bgr_to_rgb"], [prefix + "rgb"], axis=3, name=prefix + "channel_order"))
+    nodes = [helper.make_node("Transpose", [UINT8_INPUT], [prefix + "nchw"], perm=[0, 3, 1, 2], name=prefix + "to_nchw")]
+    pixels = prefix + "nchw"
+    if prep.channel_order == "RGB":  # channels 2, 1, 0: Slice from the last to the first, step -1
+        for name, value in (("flip_start", 2), ("flip_end", np.iinfo(np.int64).min), ("flip_axis", 1), ("flip_step", -1)):
+            constants.append(numpy_helper.from_array(np.array([value], dtype=np.int64), prefix + name))
+        flip_inputs = [pixels] + [prefix + n for n in ("flip_start", "flip_end", "flip_axis", "flip_step")]
+        nodes.append(helper.make_node("Slice", flip_inputs, [prefix + "rgb"], name=prefix + "bgr_to_rgb"))
         pixels = prefix + "rgb"
+    nodes.append(helper.make_node("Cast", [pixels], [prefix + "float"], to=TensorProto.FLOAT, name=prefix + "cast"))
     nodes += [
-        helper.make_node("Sub", [pixels, prefix + "mean"], [prefix + "centred"], name=prefix + "sub_mean"),
-        helper.make_node("Mul", [prefix + "centred", prefix + "inv_std"], [prefix + "scaled"], name=prefix + "div_std"),
-        helper.make_node("Transpose", [prefix + "scaled"], [float_input], perm=[0, 3, 1, 2], name=prefix + "to_nchw"),
+        helper.make_node("Sub", [prefix + "float", prefix + "mean"], [prefix + "centred"], name=prefix + "sub_mean"),
+        helper.make_node("Mul", [prefix + "centred", prefix + "inv_std"], [float_input], name=prefix + "div_std"),
     ]
     new_input = helper.make_tensor_value_info(UINT8_INPUT, TensorProto.UINT8, [batch, prep.height, prep.width, 3])
     inputs = [new_input if i.name == float_input else i for i in graph.input]
