@@ -6,8 +6,8 @@ Two activation flavours, because one file cannot be fast on both targets:
 
 - ``target="onnxruntime"``: asymmetric **uint8** activations. On x86 ONNX Runtime's int8 kernels
   use VNNI's u8 x s8 dot products; measured on this project's CPU (AF3-cat-1024-attn3-1sum,
-  384x128, batch 8): 13.2 ms/crop against 40.3 fp32 (3.1x), while signed activations ran at
-  36.9 (1.1x).
+  384x128, batch 8, random weights): 13.2 ms/crop against 40.3 fp32, while signed activations
+  ran at 36.9 (1.1x). Trained weights: results/bench-delegate-cpu.json (3.0x).
 - ``target="tensorrt"``: symmetric **int8** activations (zero point 0), what TensorRT's explicit
   quantization accepts.
 """
