@@ -49,7 +49,7 @@ def run(args) -> int:
         "show": True if args.show else None,
     }
     data = config.to_dict(config.with_overrides(base, flags, args.set))
-    if not data["sources"]:  # the embedded default: the generated scene, with the detector made for it
+    if not data["sources"] and not args.print_config:  # the embedded default: the generated scene, with its detector
         from adfl_deploy.scene import SceneConfig, generate
 
         scene = generate(SceneConfig(), "out/scene")

@@ -141,3 +141,13 @@ def test_track_without_sources_runs_the_generated_scene(tmp_path, monkeypatch, c
     assert "generated demo scene" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert set(summary["cameras"]) == {"cam1", "cam2", "cam3"} and all(c["frames"] == 20 for c in summary["cameras"].values())
+
+
+def test_print_config_shows_overrides_without_running_anything(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)  # the generated scene would land in ./out/scene
+    assert main(["track", "--set", "association.merge_threshold=0.3", "--max-frames", "5", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["association"]["merge_threshold"] == 0.3 and printed["max_frames"] == 5
+    assert not (tmp_path / "out").exists()  # no scene generated just to print a config
