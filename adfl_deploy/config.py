@@ -194,21 +194,7 @@ def save(cfg: Any, path: str | os.PathLike) -> Path:
     return atomic_write_text(path, dumps(cfg, fmt))
 
 
-__all__ = [
-    "ConfigError",
-    "atomic_file",
-    "atomic_write_text",
-    "dumps",
-    "one_line",
-    "from_dict",
-    "load",
-    "loads",
-    "save",
-    "to_dict",
-]
-
-
-def set_field(data: dict, key: str, value: Any) -> None:
+def _set_field(data: dict, key: str, value: Any) -> None:
     """Set ``a.b.c`` in a nested config dict."""
     node = data
     *parents, leaf = key.split(".")
@@ -228,10 +214,26 @@ def with_overrides(cfg: T, fields: dict[str, Any], assignments: list[str] = ()) 
     data = to_dict(cfg)
     for key, value in fields.items():
         if value is not None:
-            set_field(data, key, value)
+            _set_field(data, key, value)
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. solver.epochs=60")
-        set_field(data, key, yaml.safe_load(value))
+        _set_field(data, key, yaml.safe_load(value))
     return from_dict(type(cfg), data)
+
+
+__all__ = [
+    "ConfigError",
+    "atomic_file",
+    "atomic_write_text",
+    "dumps",
+    "one_line",
+    "from_dict",
+    "load",
+    "loads",
+    "save",
+    "to_dict",
+    "with_overrides",
+]
+

@@ -62,10 +62,6 @@ class Embedder:
     def dim(self) -> int:
         return self.info.embedding_dim
 
-    @property
-    def input_format(self) -> str:
-        return self.info.input_format
-
     def prepare(self, crops: list[np.ndarray]) -> np.ndarray:
         """Crops -> the batch the model takes: resized uint8 (N, H, W, 3) BGR when the artefact
         folds the normalisation into its graph, else a normalised (N, 3, H, W) float32 blob."""

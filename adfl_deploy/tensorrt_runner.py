@@ -145,8 +145,7 @@ class TensorRTRunner:
         cuda, rt = self._cuda, self._cuda.rt
         host_in, host_out = self._host[self._in.name][1], self._host[self._out.name][1]
         host_in[: len(batch)] = batch
-        in_bytes = len(batch) * self._in.max_bytes // self._in.max_shape[0]
-        out_bytes = len(batch) * self._out.max_bytes // self._out.max_shape[0]
+        in_bytes, out_bytes = batch.nbytes, host_out[: len(batch)].nbytes
         if not self._context.set_input_shape(self._in.name, tuple(batch.shape)):
             raise ValueError(f"TensorRT rejected input shape {batch.shape}")
         cuda("cudaMemcpyAsync", self._device[self._in.name], self._host[self._in.name][0], in_bytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream)
