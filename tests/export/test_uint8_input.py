@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from adfl_deploy.artifact import load_artifact
 from adfl_deploy.assets import load_sample_crops
@@ -49,6 +49,48 @@ def test_folded_prefix_computes_the_normalised_input(order):
     batch[0, 0, 0] = (0, 128, 255)  # distinct channels: a swapped order cannot pass
     got = ort.InferenceSession(folded.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"crops": batch})[0]
     np.testing.assert_allclose(got, _reference(batch, prep), rtol=0, atol=1e-5)
+
+
+def _conv_graph(h: int, w: int, seed: int = 0) -> onnx.ModelProto:
+    """images -> 3x3 Conv (3 -> 4 channels, zero padding): the shape of every network's stem."""
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "stem.weight")
+    bias = numpy_helper.from_array(rng.normal(size=4).astype(np.float32), "stem.bias")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "stem.weight", "stem.bias"], ["out"], pads=[1, 1, 1, 1])],
+        "stem",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, h, w])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 4, h, w])],
+        initializer=[weight, bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_channel_flip_folds_into_the_stem_convolution():
+    prep = Preprocessing(height=32, width=16)
+    stem = _conv_graph(32, 16)
+    before = stem.SerializeToString()
+    folded = fold_preprocessing(stem, prep)
+    assert stem.SerializeToString() == before  # the input model is left alone
+    onnx.checker.check_model(folded, full_check=True)
+    assert "Slice" not in {n.op_type for n in folded.graph.node}  # no flip pass over the pixels
+    batch = resize_batch(load_sample_crops()[:4], prep)
+    batch[0, 0, 0] = (0, 128, 255)
+    got = ort.InferenceSession(folded.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"crops": batch})[0]
+    # oracle: the unfolded float model on the float64 reference input
+    plain = ort.InferenceSession(stem.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = plain.run(None, {"images": _reference(batch, prep).astype(np.float32)})[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+def test_channel_flip_stays_a_slice_when_the_input_feeds_more_than_convolutions():
+    stem = _conv_graph(8, 4)
+    stem.graph.node.append(helper.make_node("Identity", ["images"], ["copy"]))
+    stem.graph.output.append(helper.make_tensor_value_info("copy", TensorProto.FLOAT, ["batch", 3, 8, 4]))
+    folded = fold_preprocessing(stem, Preprocessing(8, 4))
+    assert "Slice" in {n.op_type for n in folded.graph.node}
+    weights = {i.name for i in folded.graph.initializer}
+    assert "stem.weight" in weights and not any(w.endswith("_bgr_0") for w in weights)
 
 
 def test_fold_refuses_a_graph_without_the_float_input():
