@@ -78,6 +78,9 @@ def test_bench_compare_adds_pytorch_and_speedups(exported, tiny_checkpoint, tmp_
     assert {(r["backend"], r["precision"]) for r in report["rows"]} == {("onnxruntime-cpu", "fp32"), ("onnxruntime-cpu", "int8"), ("torch-eager", "fp32")}
     (row,) = report["comparison"]
     assert row["speedup_vs_ort_fp32"] == pytest.approx(row["ort_fp32"] / row["best_ms"])
+    # every CPU row, PyTorch's included, against the peak of its precision (the best measured)
+    for r in report["rows"]:
+        assert r["peak_ratio"] == pytest.approx(r["gflop_per_s"] / report["peaks_gflop_per_s"][r["precision"]])
 
 
 @pytest.mark.parametrize(("flag", "max_shape"), [([], "crops:8x64x32x3"), (["--input", "float"], "images:8x3x64x32")])
