@@ -29,11 +29,13 @@ def test_gemm_models_compute_a_product():
     import numpy as np
     import onnxruntime as ort
 
-    session = ort.InferenceSession(_gemm_model("int8", 4), providers=["CPUExecutionProvider"])
-    a = np.arange(16, dtype=np.uint8).reshape(4, 4)
-    b = (np.arange(16, dtype=np.int8) - 8).reshape(4, 4)
-    np.testing.assert_array_equal(session.run(None, {"a": a, "b": b})[0], a.astype(np.int32) @ b.astype(np.int32))
-    assert measure_gemm_peak("fp32", n=128, iters=2) > 0
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    b = (np.arange(20, dtype=np.int8) - 8).reshape(4, 5)
+    int8 = ort.InferenceSession(_gemm_model(b), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(int8.run(None, {"a": a})[0], a.astype(np.int32) @ b.astype(np.int32))
+    fp32 = ort.InferenceSession(_gemm_model(b.astype(np.float32)), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(fp32.run(None, {"a": a.astype(np.float32)})[0], a.astype(np.float64) @ b.astype(np.float64))
+    assert measure_gemm_peak("fp32", n=128, iters=2) > 0 and measure_gemm_peak("int8", n=128, iters=2) > 0
 
 
 def test_torch_rows_need_a_checkpoint(capsys):
