@@ -1,6 +1,7 @@
 """INT8 QDQ models: static calibration on real crops through ONNX Runtime's quantization
-tooling, per-channel symmetric int8 weights. Only standard ops are quantized: the ``com.adfl``
-attention nodes and their function bodies stay in floating point.
+tooling, per-channel symmetric int8 weights. The quantizer sees standard ops only: the
+``com.adfl`` attention nodes and their function bodies stay in floating point, except channel
+attention in the ``onnxruntime`` flavour, which ``int8_attention`` then quantizes deliberately.
 
 Two activation flavours, because one file cannot be fast on both targets:
 
@@ -21,6 +22,8 @@ import numpy as np
 import onnx
 
 from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, prepare
+
+from .int8_attention import quantize_channel_attention
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
@@ -110,6 +113,9 @@ def quantize_int8(
             },
         )
         model = onnx.load(str(out))
+        if target == "onnxruntime":
+            model, _ = quantize_channel_attention(model)
+            onnx.save(model, str(out))
         onnx.checker.check_model(model)
         out.replace(dst)
     return dst
