@@ -88,15 +88,37 @@ def with_peak(row: BenchRow, peak: float) -> BenchRow:
     return replace(row, peak_ratio=row.gflop_per_s / peak if peak else 0.0)
 
 
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark of this process's resident memory (Linux: ``5`` into
+    /proc/self/clear_refs), so that ``peak_rss_mb`` reports one row's peak instead of the largest
+    of every row before it. False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def peak_rss_mb() -> float:
+    """Peak resident memory in MB since the last ``reset_peak_rss`` (VmHWM), else since start."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def bench_callable(
     fn: Callable[[np.ndarray], object], backend: str, precision: str, blob: np.ndarray, flops: int, warmup: int, iters: int
 ) -> BenchRow:
-    """One row; its peak ratio comes later (``with_peak``), once the peaks are known."""
+    """One row; its peak ratio comes later (``with_peak``), once the peaks are known. Peak RSS
+    is the process's while the row ran (its model loaded, the inputs and outputs in flight)."""
     batch = len(blob)
+    reset_peak_rss()
     lat = measure(lambda: fn(blob), batch, warmup, iters)
     gflops = flops * lat.items_per_s / 1e9
     return BenchRow(

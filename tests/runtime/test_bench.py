@@ -7,7 +7,7 @@ import json
 import pytest
 
 from adfl_deploy.assets import EDGE_MODEL
-from adfl_deploy.benchmark import _gemm_model, measure_gemm_peak
+from adfl_deploy.benchmark import _gemm_model, measure_gemm_peak, peak_rss_mb, reset_peak_rss
 from adfl_deploy.cli import main
 
 
@@ -66,3 +66,14 @@ def test_cpu_comparison_falls_back_to_the_fastest_eager_row():
     c = _comparison(rows, 1)
     assert (c["best"], c["torch_eager_precision"]) == ("onnxruntime-cpu int8", "fp32")
     assert (c["speedup_vs_torch"], c["speedup_vs_ort_fp32"]) == (6.0, 3.0)
+
+
+def test_peak_rss_is_per_row_after_a_reset():
+    import numpy as np
+
+    block = np.ones(300 * 2**20 // 8)  # 300 MB touched
+    with_block = peak_rss_mb()
+    del block
+    if not reset_peak_rss():
+        pytest.skip("this kernel does not allow resetting the RSS high-water mark")
+    assert peak_rss_mb() < with_block - 200  # the freed 300 MB no longer count
