@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 from pathlib import Path
 
@@ -169,41 +170,45 @@ def run(args) -> int:
         f"model {info.model.name}: {info.flops_per_image / 1e9:.2f} GFLOP per image"
     )
     crops = load_sample_crops()
-    rows, peak_keys = [], []  # peak_keys: which CPU peak each row is measured against (None: GPU)
-    for batch in batches:
-        chosen = [crops[i % len(crops)] for i in range(batch)]
-        blob = prepare(chosen, info.preprocessing, info.input_format)  # what the artefact's model takes
-        for backend in backends:
-            if backend == "torch":
-                float_blob = to_blob(chosen, info.preprocessing)
-                for precision in args.torch_precision.split(","):
-                    fn, on_gpu = _torch_fn(args.checkpoint, precision)
-                    rows.append(
-                        bench_callable(fn, "torch-eager", precision, float_blob, info.flops_per_image, args.warmup, args.iters)
-                    )
-                    peak_keys.append(None if on_gpu else precision)
-                continue
-            # a TensorRT engine has one precision (the one it was built from)
-            for precision in [None] if backend == "tensorrt" else precisions:
-                embedder = Embedder.from_artifact(args.artifact, backend=backend, precision=precision)
-                rows.append(
-                    bench_callable(
-                        embedder.embed_batch,
-                        embedder.backend,
-                        embedder.precision,
-                        blob,
-                        info.flops_per_image,
-                        args.warmup,
-                        args.iters,
-                    )
+    inputs = {batch: [crops[i % len(crops)] for i in range(batch)] for batch in batches}
+    measured = []  # (row, the CPU peak it is measured against: None on a GPU)
+    # one model at a time, all batches each, PyTorch last: a row's peak RSS is then the process
+    # with that model loaded, not with every model before it (torch's libraries stay once loaded)
+    for backend in sorted(backends, key=lambda name: name == "torch"):
+        if backend == "torch":
+            for precision in args.torch_precision.split(","):
+                fn, on_gpu = _torch_fn(args.checkpoint, precision)
+                for chosen in inputs.values():
+                    blob = to_blob(chosen, info.preprocessing)
+                    row = bench_callable(fn, "torch-eager", precision, blob, info.flops_per_image, args.warmup, args.iters)
+                    measured.append((row, None if on_gpu else precision))
+                del fn
+            continue
+        # a TensorRT engine has one precision (the one it was built from)
+        for precision in [None] if backend == "tensorrt" else precisions:
+            embedder = Embedder.from_artifact(args.artifact, backend=backend, precision=precision)
+            key = None if embedder.backend in GPU_BACKENDS else embedder.precision
+            for chosen in inputs.values():
+                blob = prepare(chosen, info.preprocessing, info.input_format)  # what the artefact's model takes
+                row = bench_callable(
+                    embedder.embed_batch,
+                    embedder.backend,
+                    embedder.precision,
+                    blob,
+                    info.flops_per_image,
+                    args.warmup,
+                    args.iters,
                 )
-                peak_keys.append(None if embedder.backend in GPU_BACKENDS else embedder.precision)
+                measured.append((row, key))
+            del embedder
+            gc.collect()
+    measured.sort(key=lambda pair: pair[0].batch)  # the table by batch, backends in order
     # the peaks once more after the rows: the best of both, so a busy moment on a shared
     # machine at the start does not inflate every ratio
     after = _measure_peaks()
     peaks = {k: max(peaks[k], after[k]) for k in peaks}
     print(f"peaks, best of before and after: fp32 {peaks['fp32']:.0f} GFLOP/s, int8 {peaks['int8']:.0f} GOP/s")
-    rows = [with_peak(row, peaks.get(key, 0.0) if key else 0.0) for row, key in zip(rows, peak_keys)]
+    rows = [with_peak(row, peaks.get(key, 0.0) if key else 0.0) for row, key in measured]  # no fp16 CPU peak
     print(markdown(rows))
     comparison = []
     if args.compare:
