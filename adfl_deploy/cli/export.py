@@ -30,7 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="artefact folder to write")
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (QDQ, per-channel weights)")
     p.add_argument("--calib", help="folder of crops for INT8 calibration (default: the training crops)")
-    p.add_argument("--calib-method", default="percentile", choices=["minmax", "entropy", "percentile"])
+    p.add_argument(
+        "--calib-method",
+        default="percentile",
+        choices=["minmax", "entropy", "percentile"],
+        help="how INT8 activation ranges come from the calibration crops: the full range, the KL-entropy "
+        "threshold, or the 99.999th percentile (default)",
+    )
     p.add_argument("--eval-set", metavar="NAME=ROOT", help="measure rank-1/mAP of every precision on this split")
     p.add_argument("--max-map-drop", type=float, default=1.0, help="fail if FP16 or INT8 loses more mAP points than fp32 by this")
     p.add_argument("--max-batch", type=int, default=64, help="largest batch of the dynamic axis")
@@ -77,6 +83,8 @@ def run(args) -> int:
     print(f"wrote {args.out}: {', '.join(f'{p}={f}' for p, f in info.variants.items())}"
           + (f", tensorrt={info.onnx_tensorrt}" if info.onnx_tensorrt else ""))
     print(f"parity vs PyTorch: max abs err {info.parity['max_abs_error']:.2e}, min cosine {info.parity['min_cosine']:.6f}")
+    if "int8_min_cosine" in info.parity:
+        print(f"int8 vs fp32 embeddings: cosine min {info.parity['int8_min_cosine']:.4f}, median {info.parity['int8_median_cosine']:.4f} on real crops")
     for precision, acc in info.accuracy.items():
         print(f"{precision}: rank-1 {acc['rank1']:.3f} mAP {acc['mAP']:.3f} on {acc['eval_set']}")
     source = tensorrt_onnx_file(info, info.precision)
