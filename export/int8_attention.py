@@ -35,8 +35,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-DOMAIN = "com.adfl"
-OP_TYPE = "ChannelAttention"
+from .onnx_ops import DOMAIN, OP_TYPES
+
+OP_TYPE = OP_TYPES["channel_attention"][0]
 #: uint8 step of the softmax weights (they lie in [0, 1])
 WEIGHT_SCALE = 1.0 / 255.0
 
