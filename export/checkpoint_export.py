@@ -73,6 +73,24 @@ def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     return report
 
 
+def fp16_arithmetic_cosine(model, crops: list[np.ndarray], prep) -> np.ndarray:
+    """Per-crop cosine between the network run in float16 arithmetic (PyTorch's CPU half kernels:
+    every tensor stored in float16, attention energies included) and in float32. What ONNX
+    Runtime's CPU provider cannot show (it runs float16 nodes in float32); a GPU's fp16 kernels
+    round the same tensors, though they may accumulate differently."""
+    import copy
+
+    import torch
+
+    from adfl_deploy.preprocess import to_blob
+
+    blob = torch.from_numpy(to_blob(crops, prep))
+    with torch.no_grad():
+        full = model.eval()(blob).double()
+        half = copy.deepcopy(model).half().eval()(blob.half()).double()
+    return torch.nn.functional.cosine_similarity(full, half, dim=1).numpy()
+
+
 def int8_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> dict[str, float]:
     """INT8 vs FP32 embeddings on ONNX Runtime on real crops, recorded for users to see (the gate
     is the mAP guard: per-tensor uint8 activations lose more per crop than ranking shows)."""
@@ -94,8 +112,9 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def add_fp16(out_dir: Path, info: ArtifactInfo) -> ArtifactInfo:
-    """Write float16 copies of the portable and TensorRT files; check them against fp32."""
+def add_fp16(out_dir: Path, info: ArtifactInfo, model=None) -> ArtifactInfo:
+    """Write float16 copies of the portable and TensorRT files; check them against fp32, and,
+    given the PyTorch ``model``, check float16 arithmetic too (``fp16_arithmetic_cosine``)."""
     written = {}
     for src, dst in (("model.onnx", "model.fp16.onnx"), (info.onnx_tensorrt, "model.trt.fp16.onnx")):
         if src is None:
@@ -109,7 +128,15 @@ def add_fp16(out_dir: Path, info: ArtifactInfo) -> ArtifactInfo:
         onnx_tensorrt_fp16="model.trt.fp16.onnx" if info.onnx_tensorrt else None,
         sha256={**info.sha256, **written},
     )
-    return dataclasses.replace(info, parity={**info.parity, **fp16_parity(out_dir, info, load_sample_crops())})
+    report = fp16_parity(out_dir, info, load_sample_crops())
+    if model is not None:
+        cos = fp16_arithmetic_cosine(model, load_sample_crops(), info.preprocessing)
+        report["fp16_arithmetic_min_cosine"] = float(cos.min())
+        if not cos.min() >= FP16_MIN_COSINE:  # NaN (an overflow) fails too
+            raise ConfigError(
+                f"in float16 arithmetic the model differs from fp32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); export fp32 instead"
+            )
+    return dataclasses.replace(info, parity={**info.parity, **report})
 
 
 def add_int8(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray], calib_method: str) -> ArtifactInfo:
@@ -153,7 +180,7 @@ def export_checkpoint(
     info = export_onnx(model, out_dir, load_sample_crops(), prep=prep, max_batch=max_batch, input_format=input_format)
     precisions = ["fp32"]
     if fp16:
-        info = add_fp16(out_dir, info)
+        info = add_fp16(out_dir, info, model)
         precisions.append("fp16")
     if int8:
         info = add_int8(out_dir, info, calibration_crops(calib, state["train_config"]), calib_method)

@@ -120,6 +120,7 @@ def test_fp16_files_run_and_keep_accuracy(tiny_checkpoint, tiny_dataset, tmp_pat
     assert info.precision == "fp16" and info.variants == {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
     assert info.onnx_tensorrt_fp16 == "model.trt.fp16.onnx" and info.parity["fp16_min_cosine"] >= 0.999
     assert 0 < info.parity["fp16_max_activation"] < 65504 / 2
+    assert info.parity["fp16_arithmetic_min_cosine"] >= 0.999  # the network in float16 arithmetic
     trt = onnx.load(str(out / "model.trt.fp16.onnx"))
     assert not trt.functions and {"SpatialAttention", "ChannelAttention"} <= {n.op_type for n in trt.graph.node}
     floats = {i.data_type for i in trt.graph.initializer} & {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16}
@@ -157,3 +158,24 @@ def test_fp16_parity_fails_on_values_beyond_the_fp16_range(tmp_path):
     info = ArtifactInfo(ModelConfig(), Preprocessing(16, 8), 3, input_format=FLOAT_NCHW)
     with pytest.raises(ConfigError, match=r"activation \w+ reaches \d+ on real crops, too close to float16"):
         fp16_parity(tmp_path, info, load_sample_crops())
+
+
+def test_fp16_arithmetic_check_sees_what_float16_loses():
+    import torch
+
+    from adfl_deploy.assets import load_sample_crops
+    from adfl_deploy.export.checkpoint_export import fp16_arithmetic_cosine
+    from adfl_deploy.preprocess import Preprocessing
+
+    class Scaled(torch.nn.Module):  # x * 2: exact in float16 for normalised pixels
+        def forward(self, x):
+            return (x * 2).flatten(1)
+
+    class Cancelling(torch.nn.Module):  # (x + 1e4) - 1e4: float16's step at 1e4 is 8, x is lost
+        def forward(self, x):
+            return ((x + 1e4) - 1e4).flatten(1) + 1.0
+
+    crops, prep = load_sample_crops()[:3], Preprocessing(32, 16)
+    assert fp16_arithmetic_cosine(Scaled(), crops, prep).min() > 0.9999
+    # x lost: every output is the constant 1.0 (+ multiples of 8), nowhere near x + 1.0
+    assert fp16_arithmetic_cosine(Cancelling(), crops, prep).max() < 0.9
