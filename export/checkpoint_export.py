@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ import onnx
 from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
 from adfl_deploy.assets import load_sample_crops
 from adfl_deploy.config import ConfigError, atomic_file
-from adfl_deploy.preprocess import UINT8_NHWC
+from adfl_deploy.preprocess import UINT8_NHWC, Preprocessing
 from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
@@ -22,6 +23,9 @@ from .half_precision import FP16_HEADROOM, FP16_MAX, max_activation, to_fp16
 from .onnx_export import export_onnx
 from .onnx_ops import tensorrt_flavour
 from .quantize import quantize_int8
+
+if TYPE_CHECKING:
+    import torch
 
 
 def calibration_crops(calib: str | Path | None, train_config: dict, limit: int = 256) -> list[np.ndarray]:
@@ -73,7 +77,7 @@ def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     return report
 
 
-def fp16_arithmetic_cosine(model, crops: list[np.ndarray], prep) -> np.ndarray:
+def fp16_arithmetic_cosine(model: torch.nn.Module, crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
     """Per-crop cosine between the network run in float16 arithmetic (PyTorch's CPU half kernels:
     every tensor stored in float16, attention energies included) and in float32. What ONNX
     Runtime's CPU provider cannot show (it runs float16 nodes in float32); a GPU's fp16 kernels
@@ -112,7 +116,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def add_fp16(out_dir: Path, info: ArtifactInfo, model=None) -> ArtifactInfo:
+def add_fp16(out_dir: Path, info: ArtifactInfo, model: torch.nn.Module | None = None) -> ArtifactInfo:
     """Write float16 copies of the portable and TensorRT files; check them against fp32, and,
     given the PyTorch ``model``, check float16 arithmetic too (``fp16_arithmetic_cosine``)."""
     written = {}
@@ -128,9 +132,10 @@ def add_fp16(out_dir: Path, info: ArtifactInfo, model=None) -> ArtifactInfo:
         onnx_tensorrt_fp16="model.trt.fp16.onnx" if info.onnx_tensorrt else None,
         sha256={**info.sha256, **written},
     )
-    report = fp16_parity(out_dir, info, load_sample_crops())
+    crops = load_sample_crops()
+    report = fp16_parity(out_dir, info, crops)
     if model is not None:
-        cos = fp16_arithmetic_cosine(model, load_sample_crops(), info.preprocessing)
+        cos = fp16_arithmetic_cosine(model, crops, info.preprocessing)
         report["fp16_arithmetic_min_cosine"] = float(cos.min())
         if not cos.min() >= FP16_MIN_COSINE:  # NaN (an overflow) fails too
             raise ConfigError(
