@@ -20,7 +20,7 @@ from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
 from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
 from .half_precision import FP16_HEADROOM, FP16_MAX, max_activation, to_fp16
-from .onnx_export import export_onnx
+from .onnx_export import export_onnx, row_cosine
 from .onnx_ops import tensorrt_flavour
 from .quantize import quantize_int8
 
@@ -70,7 +70,7 @@ def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     if peak > FP16_HEADROOM * FP16_MAX:
         raise ConfigError(f"activation {where} reaches {peak:.0f} on real crops, too close to float16's {FP16_MAX:.0f}; export fp32 instead")
     fp32, fp16 = _outputs(out_dir, ("model.onnx", "model.fp16.onnx"), info.input_name, batch)
-    cos = _cosine(fp32, fp16)
+    cos = row_cosine(fp32, fp16)
     report = {"fp16_max_abs_error": float(np.abs(fp16 - fp32).max()), "fp16_min_cosine": float(cos.min()), "fp16_max_activation": peak}
     if not cos.min() >= FP16_MIN_COSINE:  # NaN (an fp16 overflow) fails too
         raise ConfigError(f"the FP16 model differs from FP32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); export fp32 instead")
@@ -102,7 +102,7 @@ def int8_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
 
     batch = prepare(crops, info.preprocessing, info.input_format)
     fp32, int8 = _outputs(out_dir, ("model.onnx", "model.int8.onnx"), info.input_name, batch)
-    cos = _cosine(fp32, int8)
+    cos = row_cosine(fp32, int8)
     return {"int8_max_abs_error": float(np.abs(int8 - fp32).max()), "int8_min_cosine": float(cos.min()), "int8_median_cosine": float(np.median(cos))}
 
 
@@ -110,10 +110,6 @@ def _outputs(out_dir: Path, names: tuple[str, ...], input_name: str, batch: np.n
     import onnxruntime as ort
 
     return [ort.InferenceSession(str(out_dir / n), providers=["CPUExecutionProvider"]).run(None, {input_name: batch})[0] for n in names]
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def add_fp16(out_dir: Path, info: ArtifactInfo, model: torch.nn.Module | None = None) -> ArtifactInfo:

@@ -59,6 +59,11 @@ def _export(model: torch.nn.Module, prep: Preprocessing, max_batch: int) -> onnx
     return program.model_proto
 
 
+def row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the same row of ``b`` (one per crop)."""
+    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
 def check_parity(
     model: torch.nn.Module, onnx_path: Path, crops: list[np.ndarray], prep: Preprocessing, input_format: str, tol: ParityTolerance
 ) -> dict[str, float]:
@@ -71,7 +76,7 @@ def check_parity(
     with torch.no_grad():
         want = model(torch.from_numpy(to_blob(crops, prep))).numpy()
     err = np.abs(got - want)
-    cos = np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    cos = row_cosine(got, want)
     report = {
         "max_abs_error": float(err.max()),
         "mean_abs_error": float(err.mean()),

@@ -15,7 +15,7 @@ Layout, because it decides the speed on ONNX Runtime CPU: the element-wise ops r
 NHWC bytes with constants tiled over a whole image row, and one Transpose to NCHW comes last.
 ORT's transpose optimizer moves that Transpose into the quantized convolutions (which run
 NHWC); with per-channel constants of shape (1, 3, 1, 1) it had left Sub and Mul broadcasting
-over an innermost axis of 3 (0.9 ms per crop at 384x128 in the INT8 model, 0.1 ms now).
+over an innermost axis of 3 (0.9 ms per crop at 384x128 in the INT8 model, 0.15 ms now).
 The BGR -> RGB flip costs nothing when the input feeds convolutions with constant weights:
 their input channels are reversed instead (integer sums in INT8 are unchanged; float sums only
 change order). Otherwise a Slice flips the channels.
