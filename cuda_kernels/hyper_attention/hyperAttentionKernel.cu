@@ -11,6 +11,8 @@
 #include "hyperAttentionKernel.h"
 
 #include "../common/cuda_utils.h"
+#include "../common/launchErrors.h"
+#include "../common/opContract.h"
 
 namespace adfl {
 namespace {
@@ -56,10 +58,14 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T>
 cudaError_t launchHyperAttention(const T* q, const T* k, const T* v, T* y, int batch, int locations,
                                  cudaStream_t stream) {
-    if (batch <= 0 || locations <= 0) return cudaSuccess;
+    if (batch < 0 || locations < 0) return cudaErrorInvalidValue;
+    if (batch == 0 || locations == 0) return cudaSuccess;
+    if (batch > 65535 || static_cast<long long>(batch) * locations > contract::kMaxElements) return cudaErrorInvalidValue;
+    const PendingError pending = takePendingError();
+    if (pending.sticky) return pending.error;  // the context is unusable: launching cannot succeed
     const dim3 grid((locations + kThreads - 1) / kThreads, batch);
     hyperAttention<T><<<grid, kThreads, 0, stream>>>(q, k, v, y, locations);
-    return cudaGetLastError();
+    return cudaGetLastError();  // this launch's error: a pending one was taken before it
 }
 
 template cudaError_t launchHyperAttention<float>(const float*, const float*, const float*, float*, int, int,

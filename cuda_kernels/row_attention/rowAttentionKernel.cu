@@ -15,6 +15,8 @@
 #include "rowAttentionKernel.h"
 
 #include "../common/cuda_utils.h"
+#include "../common/launchErrors.h"
+#include "../common/opContract.h"
 
 namespace adfl {
 namespace {
@@ -109,10 +111,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
 }
 
-int perLane(int dim) {
+// Values per lane of the instantiated kernels: queries up to 32 (QD), values up to 64 (VD).
+constexpr int kMaxQueryPerLane = 32;
+constexpr int kMaxValuePerLane = 64;
+static_assert(32 * kMaxQueryPerLane == contract::kRowMaxQueryDim, "query limit of the contract != dispatch table");
+static_assert(32 * kMaxValuePerLane == contract::kRowMaxValueDim, "value limit of the contract != dispatch table");
+static_assert(contract::kRowMaxValueDim == kRowAttentionMaxDim, "rowAttentionKernel.h limit != contract");
+
+int perLane(int dim, int maxPerLane) {
     const int need = (dim + 31) / 32;
     for (int p : {1, 2, 4, 8, 16, 32, 64})
-        if (need <= p) return p;
+        if (need <= p && p <= maxPerLane) return p;
     return -1;
 }
 
@@ -135,15 +144,22 @@ cudaError_t dispatchValues(int vd, dim3 grid, const T* q, const T* k, const T* v
         default: return cudaErrorInvalidValue;
     }
 #undef ADFL_ROW_CASE
-    return cudaGetLastError();
+    return cudaGetLastError();  // this launch's error: a pending one was taken before it
 }
 
 template <typename T>
 cudaError_t launchRows(const T* q, const T* k, const T* v, const T* x, const T* alpha, T* y, int batch, int rows,
                        int qDim, int vDim, RowLayout qL, RowLayout vL, cudaStream_t stream) {
-    if (batch <= 0 || rows <= 0) return cudaSuccess;
-    const int qd = perLane(qDim), vd = perLane(vDim);
-    if (qd < 0 || vd < 0) return cudaErrorInvalidValue;  // > kRowAttentionMaxDim
+    if (batch < 0 || rows < 0 || qDim < 0 || vDim < 0) return cudaErrorInvalidValue;
+    if (batch == 0 || rows == 0 || vDim == 0) return cudaSuccess;  // empty output
+    if (qDim == 0) return cudaErrorInvalidValue;
+    const int qd = perLane(qDim, kMaxQueryPerLane), vd = perLane(vDim, kMaxValuePerLane);
+    if (qd < 0 || vd < 0) return cudaErrorInvalidValue;  // beyond contract::kRowMax{Query,Value}Dim
+    if (static_cast<long long>(batch) * rows * (qDim > vDim ? qDim : vDim) > contract::kMaxElements)
+        return cudaErrorInvalidValue;  // 32-bit row/dim indices
+    if (batch > 65535) return cudaErrorInvalidValue;  // grid.y
+    const PendingError pending = takePendingError();
+    if (pending.sticky) return pending.error;  // the context is unusable: launching cannot succeed
     const dim3 grid((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, batch);
     switch (qd) {
         case 1: return dispatchValues<T, 1>(vd, grid, q, k, v, x, alpha, y, rows, qDim, vDim, qL, vL, stream);
@@ -152,7 +168,7 @@ cudaError_t launchRows(const T* q, const T* k, const T* v, const T* x, const T* 
         case 8: return dispatchValues<T, 8>(vd, grid, q, k, v, x, alpha, y, rows, qDim, vDim, qL, vL, stream);
         case 16: return dispatchValues<T, 16>(vd, grid, q, k, v, x, alpha, y, rows, qDim, vDim, qL, vL, stream);
         case 32: return dispatchValues<T, 32>(vd, grid, q, k, v, x, alpha, y, rows, qDim, vDim, qL, vL, stream);
-        default: return cudaErrorInvalidValue;  // query rows wider than 1024 are not an ADFL shape
+        default: return cudaErrorInvalidValue;  // unreachable: perLane caps qd at kMaxQueryPerLane
     }
 }
 

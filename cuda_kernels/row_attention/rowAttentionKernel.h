@@ -9,7 +9,9 @@
 
 namespace adfl {
 
-// Largest feature length a lane-sliced row may have (32 lanes x 64 values).
+// Largest value-row length (32 lanes x 64 values); query rows (1s: C', 1c: H*W) stop at 1024
+// (32 lanes x 32 values). Both limits are contract::kRowMax{Value,Query}Dim (common/opContract.h).
+// Launchers return cudaErrorInvalidValue beyond them, before touching the device.
 constexpr int kRowAttentionMaxDim = 2048;
 
 // q, k: [batch, C', H, W]; v, x, y: [batch, C, H, W]; alpha: one element of T (device).

@@ -8,6 +8,8 @@
 #include "softmaxGateKernel.h"
 
 #include "../common/cuda_utils.h"
+#include "../common/launchErrors.h"
+#include "../common/opContract.h"
 
 namespace adfl {
 namespace {
@@ -68,12 +70,22 @@ size_t softmaxGateWorkspaceSize(int batch, int logitsPerSample) {
 template <typename T>
 cudaError_t launchSoftmaxGate(GateKind kind, const T* logits, const T* x, T* y, int batch, int channels,
                               int positions, void* workspace, cudaStream_t stream) {
-    if (batch <= 0 || channels <= 0 || positions <= 0) return cudaSuccess;
+    if (batch < 0 || channels < 0 || positions < 0) return cudaErrorInvalidValue;
+    if (batch == 0 || channels == 0 || positions == 0) return cudaSuccess;
+    if (kind != GateKind::kSpatial && kind != GateKind::kChannel && kind != GateKind::kHyper) return cudaErrorInvalidValue;
+    if (batch > 65535 || static_cast<long long>(batch) * channels * positions > contract::kMaxElements)
+        return cudaErrorInvalidValue;
+    if (workspace == nullptr || (kind != GateKind::kHyper && logits == nullptr)) return cudaErrorInvalidValue;
     if (kind == GateKind::kHyper) logits = x;
     const int length = logitLength(kind, channels, positions);
     const int nChunks = chunks(length);
     auto* stats = static_cast<SoftmaxStats*>(workspace);
+    const PendingError pending = takePendingError();
+    if (pending.sticky) return pending.error;  // the context is unusable: launching cannot succeed
     gateStats<T><<<dim3(nChunks, batch), kThreads, 0, stream>>>(logits, stats, length, nChunks);
+    // pass 2 reads pass 1's statistics: never launch it after a failed first launch
+    const cudaError_t first = cudaGetLastError();
+    if (first != cudaSuccess) return first;
     const int applyChunks = chunks(channels * positions);
     gateApply<T><<<dim3(applyChunks, batch), kThreads, 0, stream>>>(kind, logits, x, y, stats, channels, positions,
                                                                       length, nChunks);
