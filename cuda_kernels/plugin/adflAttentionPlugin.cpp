@@ -3,6 +3,7 @@
 #include "hyper_attention/hyperAttentionKernel.h"
 #include "row_attention/rowAttentionKernel.h"
 #include "softmax_gate/softmaxGateKernel.h"
+#include "common/launchErrors.h"
 
 #include <cuda_fp16.h>
 
@@ -13,6 +14,8 @@
 using namespace nvinfer1;
 
 namespace adfl {
+
+using contract::OpContract;
 namespace {
 
 ILogger* gLogger = nullptr;
@@ -23,29 +26,31 @@ int64_t product(Dims const& d, int from, int to) {
     return p;
 }
 
-bool fits32(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
-
 }  // namespace
 
 void setLogger(ILogger* logger) noexcept { gLogger = logger; }
 
-void logError(std::string const& message) noexcept {
+namespace {
+
+void logAs(ILogger::Severity severity, std::string const& message) noexcept {
     if (gLogger) {
-        gLogger->log(ILogger::Severity::kERROR, message.c_str());
+        gLogger->log(severity, message.c_str());
     } else {
         std::fprintf(stderr, "[adfl plugins] %s\n", message.c_str());
     }
 }
 
+}  // namespace
+
+void logError(std::string const& message) noexcept { logAs(ILogger::Severity::kERROR, message); }
+void logWarning(std::string const& message) noexcept { logAs(ILogger::Severity::kWARNING, message); }
+
 std::vector<OpSpec> const& allOpSpecs() {
-    static std::vector<OpSpec> const specs{
-        {OpKind::kSpatialAttention, "SpatialAttention", 5, 3},
-        {OpKind::kChannelAttention, "ChannelAttention", 2, 0},
-        {OpKind::kHyperAttention, "HyperAttention", 3, 2},
-        {OpKind::kSpatialGate, "SpatialGate", 2, 1},
-        {OpKind::kChannelGate, "ChannelGate", 2, 1},
-        {OpKind::kHyperGate, "HyperGate", 1, 0},
-    };
+    static std::vector<OpSpec> const specs = [] {
+        std::vector<OpSpec> list;
+        for (auto const& op : contract::kOps) list.push_back({op.kind, op.opType, op.nbInputs, op.outputLike});
+        return list;
+    }();
     return specs;
 }
 
@@ -75,6 +80,14 @@ std::string AdflAttentionPlugin::checkShapes(Dims const* in, int32_t nbInputs) c
         err << mSpec.name << " expects " << mSpec.nbInputs << " inputs, got " << nbInputs;
         return err.str();
     }
+    for (int32_t i = 0; i < nbInputs; ++i) {
+        for (int32_t d = 0; d < in[i].nbDims; ++d) {
+            if (in[i].d[d] < 0) {
+                err << mSpec.name << ": input " << contract::op(mSpec.kind).inputs[i] << " has an unknown dimension";
+                return err.str();
+            }
+        }
+    }
     auto const& x = in[mSpec.outputLike];
     if (x.nbDims != 4) {
         err << mSpec.name << ": feature input must be 4-D NCHW, got " << x.nbDims << "-D";
@@ -89,12 +102,9 @@ std::string AdflAttentionPlugin::checkShapes(Dims const* in, int32_t nbInputs) c
                 err << "SpatialAttention: q, k must be [B, C', H, W] and v, x [B, C, H, W]";
             else if (in[4].nbDims != 1 || in[4].d[0] != 1)
                 err << "SpatialAttention: alpha must have shape [1]";
-            else if (x.d[1] > kRowAttentionMaxDim || in[0].d[1] > 1024)
-                err << "SpatialAttention: C <= " << kRowAttentionMaxDim << " and C' <= 1024 supported";
             break;
         case OpKind::kChannelAttention:
             if (in[1].nbDims != 1 || in[1].d[0] != 1) err << "ChannelAttention: alpha must have shape [1]";
-            else if (x.d[2] * x.d[3] > 1024) err << "ChannelAttention: H*W <= 1024 supported";
             break;
         case OpKind::kHyperAttention:
             if (!sameNHW(in[0]) || !sameNHW(in[1]) || in[0].d[1] != x.d[1] || in[1].d[1] != x.d[1])
@@ -109,6 +119,24 @@ std::string AdflAttentionPlugin::checkShapes(Dims const* in, int32_t nbInputs) c
             break;
         case OpKind::kHyperGate: break;
     }
+    if (!err.str().empty()) return err.str();
+    // the kernels' limits, from the contract table
+    OpContract const& c = contract::op(mSpec.kind);
+    for (int l = 0; l < c.nbLimits; ++l) {
+        contract::ShapeLimit const& limit = c.limits[l];
+        int64_t const value = product(in[limit.input], limit.dimBegin, limit.dimEnd);
+        if (value > limit.maximum) {
+            err << mSpec.name << ": " << limit.name << " " << value << " exceeds the kernel limit " << limit.maximum;
+            return err.str();
+        }
+    }
+    for (int32_t i = 0; i < nbInputs; ++i) {
+        if (product(in[i], 0, in[i].nbDims) > contract::kMaxElements) {
+            err << mSpec.name << ": input " << c.inputs[i] << " has more than " << contract::kMaxElements
+                << " elements (32-bit indexing)";
+            return err.str();
+        }
+    }
     return err.str();
 }
 
@@ -116,13 +144,18 @@ int32_t AdflAttentionPlugin::configurePlugin(DynamicPluginTensorDesc const* in, 
                                              DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept {
     try {
         if (nbOutputs != 1) return -1;
-        std::vector<Dims> dims;
-        for (int32_t i = 0; i < nbInputs; ++i) dims.push_back(in[i].desc.dims);
-        // -1 (dynamic) dimensions pass the equality checks only where they are dynamic alike
-        std::string const problem = checkShapes(dims.data(), nbInputs);
-        if (!problem.empty()) {
-            logError(problem);
-            return -1;
+        // desc.dims holds -1 for every dynamic dimension: check the profile's extremes instead.
+        // Limits are monotone in each dimension, so min and max valid means the profile is; the
+        // equalities between inputs are checked again on the real shapes in onShapeChange.
+        for (char const* which : {"min", "max"}) {
+            bool const isMin = which[1] == 'i';
+            std::vector<Dims> dims;
+            for (int32_t i = 0; i < nbInputs; ++i) dims.push_back(isMin ? in[i].min : in[i].max);
+            std::string const problem = checkShapes(dims.data(), nbInputs);
+            if (!problem.empty()) {
+                logError(problem + " (optimisation profile " + which + ")");
+                return -1;
+            }
         }
         return 0;
     } catch (std::exception const& e) {
@@ -227,16 +260,22 @@ int32_t AdflAttentionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
                                      void const* const* inputs, void* const* outputs, void* workspace,
                                      cudaStream_t stream) noexcept {
     try {
-        Dims const& x = inputDesc[mSpec.outputLike].dims;
-        if (!fits32(product(x, 0, 4))) {
-            logError(std::string(mSpec.name) + ": tensor too large for 32-bit indexing");
-            return -1;
+        PendingError const pending = takePendingError();
+        if (pending.error != cudaSuccess) {
+            std::string const what = std::string(mSpec.name) + ": a CUDA error from earlier work was pending (" +
+                                     cudaGetErrorString(pending.error) + ")";
+            if (pending.sticky) {
+                logError(what + "; the CUDA context is unusable, not launching");
+                return -1;
+            }
+            logWarning(what + "; cleared, not this plugin's");
         }
         cudaError_t const status = inputDesc[0].type == DataType::kHALF
                                        ? dispatch<__half>(mSpec.kind, inputDesc, inputs, outputs[0], workspace, stream)
                                        : dispatch<float>(mSpec.kind, inputDesc, inputs, outputs[0], workspace, stream);
         if (status != cudaSuccess) {
-            logError(std::string(mSpec.name) + ": kernel launch failed: " + cudaGetErrorString(status));
+            logError(std::string(mSpec.name) + ": kernel launch failed: " + cudaGetErrorString(status) +
+                     (status == cudaErrorInvalidValue ? " (shape outside the kernel's limits)" : ""));
             return -1;
         }
         return 0;
@@ -268,6 +307,80 @@ IPluginV3* AdflAttentionPluginCreator::createPlugin(char const*, PluginFieldColl
         logError(std::string(mSpec.name) + ": createPlugin failed: " + e.what());
         return nullptr;
     }
+}
+
+std::vector<DataType> supportedTypes(OpKind kind) {
+    AdflAttentionPlugin plugin(kind);
+    int32_t const nbInputs = plugin.spec().nbInputs;
+    std::vector<DataType> accepted;
+    for (DataType t : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kINT8, DataType::kINT32,
+                       DataType::kBOOL, DataType::kUINT8, DataType::kFP8, DataType::kINT64}) {
+        std::vector<DynamicPluginTensorDesc> io(nbInputs + 1);
+        for (auto& d : io) {
+            d.desc.type = t;
+            d.desc.format = TensorFormat::kLINEAR;
+        }
+        bool all = true;
+        for (int32_t pos = 0; pos <= nbInputs; ++pos) all = all && plugin.supportsFormatCombination(pos, io.data(), nbInputs, 1);
+        if (all) accepted.push_back(t);
+    }
+    return accepted;
+}
+
+namespace {
+
+char const* typeName(DataType t) {
+    switch (t) {
+        case DataType::kFLOAT: return "float32";
+        case DataType::kHALF: return "float16";
+        case DataType::kBF16: return "bfloat16";
+        case DataType::kINT8: return "int8";
+        case DataType::kINT32: return "int32";
+        case DataType::kBOOL: return "bool";
+        case DataType::kUINT8: return "uint8";
+        case DataType::kFP8: return "float8";
+        case DataType::kINT64: return "int64";
+        default: return "other";
+    }
+}
+
+std::string quoted(char const* text) { return std::string("\"") + text + "\""; }  // names are plain ASCII
+
+}  // namespace
+
+std::string contractJson() {
+    std::ostringstream j;
+    j << "{" << quoted("domain") << ": " << quoted(contract::kDomain) << ", " << quoted("op_version") << ": "
+      << contract::kOpVersion << ", " << quoted("plugin_namespace") << ": " << quoted(kPluginNamespace) << ", "
+      << quoted("plugin_version") << ": " << quoted(kPluginVersion) << ", " << quoted("max_elements") << ": "
+      << contract::kMaxElements << ", " << quoted("ops") << ": [";
+    bool firstOp = true;
+    for (auto const& spec : allOpSpecs()) {
+        OpContract const& c = contract::op(spec.kind);
+        AdflAttentionPlugin plugin(spec.kind);  // what TensorRT would be handed
+        j << (firstOp ? "" : ", ") << "{" << quoted("name") << ": " << quoted(c.name) << ", " << quoted("op_type") << ": "
+          << quoted(plugin.getPluginName()) << ", " << quoted("plugin_namespace") << ": "
+          << quoted(plugin.getPluginNamespace()) << ", " << quoted("plugin_version") << ": "
+          << quoted(plugin.getPluginVersion()) << ", " << quoted("nb_outputs") << ": " << plugin.getNbOutputs() << ", "
+          << quoted("inputs") << ": [";
+        firstOp = false;
+        for (int i = 0; i < spec.nbInputs; ++i) j << (i ? ", " : "") << quoted(c.inputs[i]);
+        j << "], " << quoted("output") << ": " << quoted(contract::kOutputName) << ", " << quoted("output_like") << ": "
+          << quoted(c.inputs[spec.outputLike]) << ", " << quoted("dtypes") << ": [";
+        auto const types = supportedTypes(spec.kind);
+        for (size_t i = 0; i < types.size(); ++i) j << (i ? ", " : "") << quoted(typeName(types[i]));
+        j << "], " << quoted("limits") << ": [";
+        for (int l = 0; l < c.nbLimits; ++l) {
+            auto const& limit = c.limits[l];
+            j << (l ? ", " : "") << "{" << quoted("name") << ": " << quoted(limit.name) << ", " << quoted("input") << ": "
+              << quoted(c.inputs[limit.input]) << ", " << quoted("dims") << ": [";
+            for (int d = limit.dimBegin; d < limit.dimEnd; ++d) j << (d > limit.dimBegin ? ", " : "") << d;
+            j << "], " << quoted("max") << ": " << limit.maximum << "}";
+        }
+        j << "]}";
+    }
+    j << "]}";
+    return j.str();
 }
 
 }  // namespace adfl

@@ -1,18 +1,18 @@
 // TensorRT IPluginV3 wrapper of the ADFL fused attention kernels: one plugin class, six ops,
-// each described by an OpSpec (name, inputs, which input the output mirrors). Plugin name =
-// ONNX op type (SpatialAttention, ...), namespace "adfl", version "1": what TensorRT's ONNX
-// parser looks up for a com.adfl node carrying plugin_namespace="adfl" (model.trt.onnx).
-// The ops have no attributes (the learned alpha is an input), so nothing needs serialising.
+// each described by an OpSpec taken from the contract table (common/opContract.h: name, inputs,
+// which input the output mirrors, shape limits). Plugin name = ONNX op type (SpatialAttention,
+// ...), namespace "adfl", version "1": what TensorRT's ONNX parser looks up for a com.adfl node
+// carrying plugin_namespace="adfl" (model.trt.onnx). The ops have no attributes (the learned
+// alpha is an input), so nothing needs serialising.
 #pragma once
 
 #include "NvInferRuntime.h"
+#include "common/opContract.h"
 
 #include <string>
 #include <vector>
 
 namespace adfl {
-
-enum class OpKind : int { kSpatialAttention, kChannelAttention, kHyperAttention, kSpatialGate, kChannelGate, kHyperGate };
 
 struct OpSpec {
     OpKind kind;
@@ -21,11 +21,18 @@ struct OpSpec {
     int outputLike;  // the output has this input's shape and type
 };
 
-constexpr char const* kPluginNamespace = "adfl";
-constexpr char const* kPluginVersion = "1";
+constexpr char const* kPluginNamespace = contract::kPluginNamespace;
+constexpr char const* kPluginVersion = contract::kPluginVersion;
 
 OpSpec const& opSpec(OpKind kind);
 std::vector<OpSpec> const& allOpSpecs();
+
+// The I/O types the plugin accepts for `kind`, asked of supportsFormatCombination (every tensor
+// of one type, linear); used by the contract description and its tests.
+std::vector<nvinfer1::DataType> supportedTypes(OpKind kind);
+
+// The contract as the plugin library sees it, JSON (what adfl_op_contract_json returns).
+std::string contractJson();
 
 class AdflAttentionPlugin : public nvinfer1::IPluginV3,
                             public nvinfer1::IPluginV3OneCore,
@@ -69,7 +76,8 @@ public:
     nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
     nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
 
-    // Shape rules shared by configurePlugin and onShapeChange; empty string = valid.
+    // Shape rules shared by configurePlugin and onShapeChange; empty string = valid. Dimensions
+    // must be known (>= 0): configurePlugin checks the profile's min and max, never desc.dims.
     std::string checkShapes(nvinfer1::Dims const* inputs, int32_t nbInputs) const;
 
 private:
@@ -92,8 +100,9 @@ private:
     nvinfer1::PluginFieldCollection mFields{0, nullptr};
 };
 
-// Report an error through TensorRT's logger when one was provided (setLoggerFinder), else stderr.
+// Report through TensorRT's logger when one was provided (setLoggerFinder), else stderr.
 void logError(std::string const& message) noexcept;
+void logWarning(std::string const& message) noexcept;
 void setLogger(nvinfer1::ILogger* logger) noexcept;
 
 }  // namespace adfl

@@ -10,6 +10,7 @@
 using namespace nvinfer1;
 
 extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
+extern "C" char const* adfl_op_contract_json();
 
 static int gFailures = 0;
 static int gChecks = 0;
@@ -153,6 +154,102 @@ void testPlugin(adfl::OpSpec const& spec) {
     CHECK(gate ? ws == 2 * 2 * sizeof(float) : ws == 0);
 }
 
+// A dynamic tensor as TensorRT hands it to configurePlugin: desc.dims has -1 where min != max.
+DynamicPluginTensorDesc profile(Dims min, Dims max, DataType type = DataType::kFLOAT) {
+    DynamicPluginTensorDesc t{};
+    t.min = t.opt = min;
+    t.max = max;
+    t.desc.dims = min;
+    for (int i = 0; i < min.nbDims; ++i)
+        if (min.d[i] != max.d[i]) t.desc.dims.d[i] = -1;
+    t.desc.type = type;
+    t.desc.format = TensorFormat::kLINEAR;
+    return t;
+}
+
+int configure(adfl::OpKind kind, std::vector<DynamicPluginTensorDesc> io) {
+    adfl::AdflAttentionPlugin plugin(kind);
+    io.push_back(io[plugin.spec().outputLike]);  // the output mirrors that input
+    int32_t const n = plugin.spec().nbInputs;
+    return plugin.configurePlugin(io.data(), n, io.data() + n, 1);
+}
+
+// Build-time checks look at the optimisation profile, not at the -1 wildcards of desc.dims.
+void testDynamicProfiles() {
+    using adfl::OpKind;
+    DynamicPluginTensorDesc const alpha = profile(dims({1}), dims({1}));
+    // ChannelAttention: H*W up to 1536 > 1024 rejected at build; up to 1024 accepted
+    CHECK(configure(OpKind::kChannelAttention, {profile(dims({1, 64, 1, 1}), dims({8, 64, 48, 32})), alpha}) != 0);
+    CHECK(configure(OpKind::kChannelAttention, {profile(dims({1, 64, 1, 1}), dims({8, 64, 32, 32})), alpha}) == 0);
+    // SpatialAttention: C up to 4096 > 2048 rejected; up to 2048 accepted; C' 1025 rejected
+    auto spatial = [&](int64_t cMax, int64_t reducedMax) {
+        return configure(OpKind::kSpatialAttention,
+                         {profile(dims({1, 8, 6, 4}), dims({4, reducedMax, 6, 4})),
+                          profile(dims({1, 8, 6, 4}), dims({4, reducedMax, 6, 4})),
+                          profile(dims({1, 64, 6, 4}), dims({4, cMax, 6, 4})),
+                          profile(dims({1, 64, 6, 4}), dims({4, cMax, 6, 4})), alpha});
+    };
+    CHECK(spatial(4096, 512) != 0);
+    CHECK(spatial(2048, 512) == 0);
+    CHECK(spatial(2048, 1025) != 0);
+    CHECK(spatial(2048, 1024) == 0);
+    // a dynamic batch (1..32) is accepted for every op; inputs whose profiles disagree are not
+    for (auto const& spec : adfl::allOpSpecs()) {
+        std::vector<DynamicPluginTensorDesc> io;
+        for (Dims d : validInputs(spec.kind)) {
+            Dims lo = d, hi = d;
+            if (d.nbDims > 1) lo.d[0] = 1, hi.d[0] = 32;
+            io.push_back(profile(lo, hi));
+        }
+        CHECK(configure(spec.kind, io) == 0);
+        if (spec.nbInputs > 1 && spec.kind != OpKind::kChannelAttention) {
+            io[0].max.d[0] = 16;  // first input's batch stops at 16, the feature map's at 32
+            io[0].desc.dims.d[0] = -1;
+            CHECK(configure(spec.kind, io) != 0);
+        }
+    }
+    // wildcards never reach the shape rules as if they were sizes
+    adfl::AdflAttentionPlugin plugin(OpKind::kChannelAttention);
+    std::vector<Dims> wild{dims({-1, 64, -1, -1}), dims({1})};
+    CHECK(plugin.checkShapes(wild.data(), 2).find("unknown") != std::string::npos);
+}
+
+// Every limit of the contract table is enforced exactly at its value.
+void testLimits() {
+    adfl::AdflAttentionPlugin channel(adfl::OpKind::kChannelAttention);
+    std::vector<Dims> at{dims({1, 16, 32, 32}), dims({1})}, over{dims({1, 16, 41, 25}), dims({1})};  // 1024, 1025
+    CHECK(channel.checkShapes(at.data(), 2).empty());
+    CHECK(channel.checkShapes(over.data(), 2).find("positions 1025 exceeds the kernel limit 1024") != std::string::npos);
+    adfl::AdflAttentionPlugin spatial(adfl::OpKind::kSpatialAttention);
+    auto sp = [](int64_t c, int64_t r) {
+        return std::vector<Dims>{dims({1, r, 2, 2}), dims({1, r, 2, 2}), dims({1, c, 2, 2}), dims({1, c, 2, 2}), dims({1})};
+    };
+    CHECK(spatial.checkShapes(sp(2048, 1024).data(), 5).empty());
+    CHECK(spatial.checkShapes(sp(2049, 8).data(), 5).find("channels 2049") != std::string::npos);
+    CHECK(spatial.checkShapes(sp(64, 1025).data(), 5).find("reduced_channels 1025") != std::string::npos);
+    // 32-bit indexing: 2^31 elements refused
+    adfl::AdflAttentionPlugin gate(adfl::OpKind::kHyperGate);
+    std::vector<Dims> huge{dims({2, 1024, 1024, 1024})};
+    CHECK(!gate.checkShapes(huge.data(), 1).empty());
+}
+
+// The contract the library reports: fp32 and fp16 only (no bfloat16), one creator per op.
+void testContractDescription() {
+    for (auto const& spec : adfl::allOpSpecs()) {
+        auto const types = adfl::supportedTypes(spec.kind);
+        CHECK(types.size() == 2 && types[0] == DataType::kFLOAT && types[1] == DataType::kHALF);
+    }
+    std::string const json = adfl_op_contract_json();
+    CHECK(json.front() == '{' && json.back() == '}');
+    CHECK(json.find("bfloat16") == std::string::npos);
+    int32_t n = 0;
+    auto* const* list = getCreators(n);
+    for (int i = 0; i < n; ++i) {
+        auto* creator = static_cast<IPluginCreatorV3One*>(list[i]);
+        CHECK(json.find(std::string("\"op_type\": \"") + creator->getPluginName() + "\"") != std::string::npos);
+    }
+}
+
 void testAlphaShape() {
     adfl::AdflAttentionPlugin plugin(adfl::OpKind::kChannelAttention);
     auto shapes = validInputs(adfl::OpKind::kChannelAttention);
@@ -166,6 +263,9 @@ int main() {
     testCreators();
     for (auto const& spec : adfl::allOpSpecs()) testPlugin(spec);
     testAlphaShape();
+    testDynamicProfiles();
+    testLimits();
+    testContractDescription();
     std::printf("%d passed, %d failed\n", gChecks - gFailures, gFailures);
     return gFailures == 0 ? 0 : 1;
 }
