@@ -11,23 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import types
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.files import atomic_write_text
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type."""
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` - for wrapping a library error into a one-line reason."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def to_dict(cfg: Any) -> dict:
@@ -156,38 +147,6 @@ def load(cls: type[T], path: str | os.PathLike) -> T:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-@contextmanager
-def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temp file next to ``path``; on success fsync and rename it over ``path``, on
-    failure delete it. Readers (and a crash) never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see ``atomic_file``)."""
-    with atomic_file(path) as fh:
-        fh.write(text)
-    return Path(path)
-
-
 def save(cfg: Any, path: str | os.PathLike) -> Path:
     """Write a config next to an artefact; the suffix (.json/.yaml) picks the format."""
     fmt = "json" if str(path).endswith(".json") else "yaml"
@@ -224,11 +183,7 @@ def with_overrides(cfg: T, fields: dict[str, Any], assignments: list[str] = ()) 
 
 
 __all__ = [
-    "ConfigError",
-    "atomic_file",
-    "atomic_write_text",
     "dumps",
-    "one_line",
     "from_dict",
     "load",
     "loads",

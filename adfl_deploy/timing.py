@@ -9,7 +9,6 @@ from typing import Callable
 
 import numpy as np
 
-
 #: samples a running pipeline keeps per stage: percentiles over the recent past, bounded memory
 #: for cameras that run for days
 LATENCY_WINDOW = 10_000

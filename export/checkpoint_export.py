@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 import onnx
 
-from adfl_deploy.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.config import ConfigError, atomic_file
-from adfl_deploy.preprocess import UINT8_NHWC, Preprocessing
-from adfl_deploy.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.datasets import IMAGE_SUFFIXES, load_dataset, load_dataset_spec
+from adfl_deploy.files import atomic_file
+from adfl_deploy.model.artifact import SIDECAR, ArtifactInfo, load_artifact, sha256_of, write_sidecar
+from adfl_deploy.model.preprocess import UINT8_NHWC, Preprocessing
 from adfl_deploy.train.checkpoint import load_model, preprocessing_of
 
 from .half_precision import FP16_HEADROOM, FP16_MAX, max_activation, to_fp16
@@ -44,8 +45,8 @@ def calibration_crops(calib: str | Path | None, train_config: dict, limit: int =
 
 
 def _accuracy(out_dir: Path, precisions: list[str], eval_set: str) -> dict[str, dict]:
-    from adfl_deploy.embedder import Embedder
-    from adfl_deploy.evaluation import evaluate
+    from adfl_deploy.evaluation.reid import evaluate
+    from adfl_deploy.runtime.embedder import Embedder
 
     dataset = load_dataset_spec(eval_set)
     results = {}
@@ -63,7 +64,7 @@ def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     """FP16 vs FP32 portable files on ONNX Runtime (CPU) on real crops, and the FP32 model's
     largest activation; raise below FP16_MIN_COSINE or beyond the float16 headroom
     (``half_precision``: on the CPU this sees weight rounding and overflow risk, not fp16 arithmetic)."""
-    from adfl_deploy.preprocess import prepare
+    from adfl_deploy.model.preprocess import prepare
 
     batch = prepare(crops, info.preprocessing, info.input_format)
     peak, where = max_activation(onnx.load(str(out_dir / "model.onnx")), {info.input_name: batch})
@@ -86,7 +87,7 @@ def fp16_arithmetic_cosine(model: torch.nn.Module, crops: list[np.ndarray], prep
 
     import torch
 
-    from adfl_deploy.preprocess import to_blob
+    from adfl_deploy.model.preprocess import to_blob
 
     blob = torch.from_numpy(to_blob(crops, prep))
     with torch.no_grad():
@@ -98,7 +99,7 @@ def fp16_arithmetic_cosine(model: torch.nn.Module, crops: list[np.ndarray], prep
 def int8_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> dict[str, float]:
     """INT8 vs FP32 embeddings on ONNX Runtime on real crops, recorded for users to see (the gate
     is the mAP guard: per-tensor uint8 activations lose more per crop than ranking shows)."""
-    from adfl_deploy.preprocess import prepare
+    from adfl_deploy.model.preprocess import prepare
 
     batch = prepare(crops, info.preprocessing, info.input_format)
     fp32, int8 = _outputs(out_dir, ("model.onnx", "model.int8.onnx"), info.input_name, batch)

@@ -62,7 +62,6 @@ def topologically_sorted(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
 def max_activation(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> tuple[float, str]:
     """(largest |value|, tensor name) over every float tensor the float32 ``model`` computes."""
     import onnxruntime as ort
-
     from onnx import inliner
 
     flat = inliner.inline_local_functions(model)

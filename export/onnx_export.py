@@ -20,10 +20,9 @@ import numpy as np
 import onnx
 import torch
 
-from adfl_deploy.artifact import ArtifactInfo, sha256_of, write_sidecar
-from adfl_deploy.config import atomic_file
-from adfl_deploy.preprocess import FLOAT_INPUT, INPUT_FORMATS, UINT8_INPUT, UINT8_NHWC, Preprocessing, prepare, to_blob
-
+from adfl_deploy.files import atomic_file
+from adfl_deploy.model.artifact import ArtifactInfo, sha256_of, write_sidecar
+from adfl_deploy.model.preprocess import FLOAT_INPUT, INPUT_FORMATS, UINT8_INPUT, UINT8_NHWC, Preprocessing, prepare, to_blob
 from adfl_deploy.train.models.complexity import count_flops
 
 from .onnx_ops import custom_nodes, custom_translation_table, portable_flavour, tensorrt_flavour

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, prepare
+from adfl_deploy.model.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, prepare
 
 from .int8_attention import quantize_channel_attention
 

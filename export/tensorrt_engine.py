@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from adfl_deploy.artifact import ArtifactInfo, load_artifact, sha256_of, write_sidecar
-from adfl_deploy.engine_info import EngineInfo, device_compute_capability, installed_tensorrt_version
-from adfl_deploy.config import ConfigError, atomic_file
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.files import atomic_file
+from adfl_deploy.model.artifact import ArtifactInfo, load_artifact, sha256_of, write_sidecar
+from adfl_deploy.model.preprocess import input_shape
 from adfl_deploy.optional import installed
-from adfl_deploy.preprocess import input_shape
-from adfl_deploy.tensorrt_runner import plugin_library_path
+from adfl_deploy.runtime.engine_info import EngineInfo, device_compute_capability, installed_tensorrt_version
+from adfl_deploy.runtime.tensorrt_runner import plugin_library_path
 
 
 def tensorrt_available() -> bool:

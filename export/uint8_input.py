@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from adfl_deploy.preprocess import UINT8_INPUT, Preprocessing, normalisation_constants
+from adfl_deploy.model.preprocess import UINT8_INPUT, Preprocessing, normalisation_constants
 
 PREFIX = "preprocess/"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adfl_deploy.preprocess import Preprocessing
+from adfl_deploy.model.preprocess import Preprocessing
 
 REPO = Path(__file__).resolve().parents[1]
 

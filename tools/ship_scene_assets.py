@@ -22,7 +22,7 @@ import numpy as np
 PEOPLE = ["0019", "0020", "0022", "0028", "0045", "0049", "0072", "0075", "0082", "0094", "0106", "0107", "0108", "0113", "0125", "0145"]
 BACKGROUND_FRAMES = [20, 720]
 #: held-out test ids that are not in the scene either: the association threshold of each
-#: embedding is calibrated on them (adfl_deploy/calibration.py), never on the scene
+#: embedding is calibrated on them (adfl_deploy/association/calibration.py), never on the scene
 CALIBRATION = ["0004", "0006", "0034", "0046", "0052", "0064", "0065", "0074", "0099", "0100", "0118", "0127", "0129", "0132", "0154"]
 CALIBRATION_CAMERAS, CALIBRATION_PER_CAMERA = 3, 2
 PER_CAMERA = 4

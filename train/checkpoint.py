@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from adfl_deploy import config
-from adfl_deploy.config import ConfigError, atomic_file, one_line
-from adfl_deploy.model_config import ModelConfig
-from adfl_deploy.preprocess import Preprocessing
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.files import atomic_file
+from adfl_deploy.model.preprocess import Preprocessing
+from adfl_deploy.model.variants import ModelConfig
 
 FORMAT = "adfl-checkpoint-v1"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from adfl_deploy.model_config import DEFAULT_MODEL_NAME
+from adfl_deploy.model.variants import DEFAULT_MODEL_NAME
 
 
 @dataclass

@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from adfl_deploy.datasets import Sample
-from adfl_deploy.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from adfl_deploy.evaluation.datasets import Sample
+from adfl_deploy.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from .config import DataConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from adfl_deploy.preprocess import Preprocessing, to_blob
+from adfl_deploy.model.preprocess import Preprocessing, to_blob
 
 
 class TorchEmbed:

@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from adfl_deploy import config
-from adfl_deploy.config import ConfigError
-from adfl_deploy.datasets import load_dataset, load_dataset_spec
-from adfl_deploy.evaluation import evaluate
-from adfl_deploy.preprocess import Preprocessing
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.datasets import load_dataset, load_dataset_spec
+from adfl_deploy.evaluation.reid import evaluate
+from adfl_deploy.model.preprocess import Preprocessing
 from adfl_deploy.train.models import HeadOutput, create_model
 
 from .checkpoint import load_checkpoint, save_checkpoint

@@ -10,7 +10,7 @@ import logging
 import sys
 
 from adfl_deploy import __version__
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.optional import installed
 
 #: subcommand -> (module, needs torch)

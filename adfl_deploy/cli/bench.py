@@ -76,7 +76,7 @@ GPU_BACKENDS = ("tensorrt", "onnxruntime-cuda")
 
 
 def _measure_peaks() -> dict[str, float]:
-    from adfl_deploy.benchmark import measure_gemm_peak
+    from adfl_deploy.bench.model_bench import measure_gemm_peak
 
     return {"fp32": measure_gemm_peak("fp32"), "int8": measure_gemm_peak("int8")}
 
@@ -106,9 +106,9 @@ def _comparison(rows: list, batch: int) -> dict | None:
 
 
 def run_pipeline(args) -> int:
-    from adfl_deploy.benchmark import machine_info
-    from adfl_deploy.config import atomic_write_text
-    from adfl_deploy.pipeline_bench import PipelineBenchConfig, markdown, plot, run_benchmark
+    from adfl_deploy.bench.model_bench import machine_info
+    from adfl_deploy.bench.pipeline_bench import PipelineBenchConfig, markdown, plot, run_benchmark
+    from adfl_deploy.files import atomic_write_text
 
     cfg = PipelineBenchConfig(
         target_fps=args.target_fps,
@@ -146,11 +146,11 @@ def run(args) -> int:
     if not args.artifact:
         raise ValueError("adfl bench needs an artefact folder (or --pipeline)")
     from adfl_deploy.assets import load_sample_crops
-    from adfl_deploy.benchmark import bench_callable, machine_info, markdown, plot, rows_as_dicts, with_peak
-    from adfl_deploy.config import atomic_write_text
-    from adfl_deploy.embedder import Embedder
-    from adfl_deploy.artifact import load_artifact
-    from adfl_deploy.preprocess import prepare, to_blob
+    from adfl_deploy.bench.model_bench import bench_callable, machine_info, markdown, plot, rows_as_dicts, with_peak
+    from adfl_deploy.files import atomic_write_text
+    from adfl_deploy.model.artifact import load_artifact
+    from adfl_deploy.model.preprocess import prepare, to_blob
+    from adfl_deploy.runtime.embedder import Embedder
 
     info = load_artifact(args.artifact)
     backends = args.backends.split(",")

@@ -15,7 +15,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 EXAMPLES = """examples:
   adfl demo                                  (what `make demo` runs; about a minute on 2 cores)
   adfl demo --cameras 4 --seconds 120 --scene out/scene-4 --out out/demo-4
@@ -43,7 +42,7 @@ def add_parser(sub) -> None:
 
 def busiest_frame(scene) -> int:
     """The 0-based frame index at which the most people are visible over all cameras."""
-    from adfl_deploy.mtmc import read_mot
+    from adfl_deploy.evaluation.mtmc import read_mot
 
     counts: dict[int, int] = {}
     for cam in scene.cameras:
@@ -65,9 +64,9 @@ def save_still(video: Path, index: int, png: Path) -> bool:
 
 def run(args) -> int:
     from adfl_deploy.cli.scene import config_from_args
-    from adfl_deploy.config import atomic_write_text
+    from adfl_deploy.evaluation.scene_eval import DEFAULT_METHODS, Method, evaluate, markdown, slug
+    from adfl_deploy.files import atomic_write_text
     from adfl_deploy.scene import generate
-    from adfl_deploy.scene_eval import DEFAULT_METHODS, Method, evaluate, markdown, slug
 
     out = Path(args.out)
     config = config_from_args(args)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 
 EXAMPLES = """examples:
   adfl eval runs/edge-con-reid/last.pt                       # on its own training dataset's test split
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 def _load_source(source: Path):
     """(embed function, info dict, torch model or None) for a checkpoint or an artefact."""
     if source.is_dir():
-        from adfl_deploy.embedder import Embedder
+        from adfl_deploy.runtime.embedder import Embedder
 
         embedder = Embedder.from_artifact(source)
         info = {"kind": "artifact", "backend": embedder.backend, "model": embedder.info.model.name, "train_set": None}
@@ -60,10 +60,10 @@ def _load_source(source: Path):
 
 
 def run(args) -> int:
-    from adfl_deploy.config import atomic_write_text
-    from adfl_deploy.datasets import load_dataset_spec
-    from adfl_deploy.evaluation import evaluate, read_crops
-    from adfl_deploy.visualize import attention_png, ranked_lists_png
+    from adfl_deploy.evaluation.datasets import load_dataset_spec
+    from adfl_deploy.evaluation.reid import evaluate, read_crops
+    from adfl_deploy.evaluation.visualize import attention_png, ranked_lists_png
+    from adfl_deploy.files import atomic_write_text
 
     source = Path(args.source)
     if not source.exists():

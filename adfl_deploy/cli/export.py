@@ -62,9 +62,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from adfl_deploy.export.checkpoint_export import bundle, export_checkpoint
     from adfl_deploy.export.tensorrt_engine import build_engine, parse_batch_range, record_engine, trtexec_command
-
-    from adfl_deploy.artifact import tensorrt_onnx_file
-    from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC
+    from adfl_deploy.model.artifact import tensorrt_onnx_file
+    from adfl_deploy.model.preprocess import FLOAT_NCHW, UINT8_NHWC
 
     batch = parse_batch_range(args.batch)
     info = export_checkpoint(

@@ -6,7 +6,7 @@ import argparse
 import json
 import warnings
 
-from adfl_deploy.model_config import BACKBONES, PAPER_MODEL_NAMES, parse_model_name
+from adfl_deploy.model.variants import BACKBONES, PAPER_MODEL_NAMES, parse_model_name
 
 
 def add_parser(sub) -> None:
@@ -77,7 +77,7 @@ def run(args) -> int:
     rows = model_rows(args.names or PAPER_MODEL_NAMES, args.backbone, size)
     print(markdown(rows, size))
     if args.json:
-        from adfl_deploy.config import atomic_write_text
+        from adfl_deploy.files import atomic_write_text
 
         atomic_write_text(args.json, json.dumps({"input_size": list(size), "models": rows}, indent=2) + "\n")
     return 0

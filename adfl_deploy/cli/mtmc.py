@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def _methods(args):
     from adfl_deploy.assets import BASELINE_MODEL
-    from adfl_deploy.scene_eval import DEFAULT_METHODS, Method
+    from adfl_deploy.evaluation.scene_eval import DEFAULT_METHODS, Method
 
     if not args.models:
         return DEFAULT_METHODS
@@ -47,9 +47,10 @@ def _methods(args):
 
 
 def run(args) -> int:
-    from adfl_deploy.config import ConfigError, atomic_write_text
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.evaluation.scene_eval import evaluate, markdown, row, score_run, slug
+    from adfl_deploy.files import atomic_write_text
     from adfl_deploy.scene import load_scene
-    from adfl_deploy.scene_eval import evaluate, markdown, row, score_run, slug
 
     scene = load_scene(args.scene)
     if args.results:

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args):
-    from adfl_deploy.config import ConfigError
+    from adfl_deploy.errors import ConfigError
     from adfl_deploy.scene import SceneConfig
 
     changes = {k: getattr(args, k) for k in ("cameras", "seconds", "fps", "people", "seed") if getattr(args, k, None) is not None}

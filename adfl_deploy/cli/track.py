@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from adfl_deploy import config
-    from adfl_deploy.pipeline import PipelineConfig, run as run_pipeline
+    from adfl_deploy.pipeline.core import PipelineConfig
+    from adfl_deploy.pipeline.core import run as run_pipeline
 
     base = config.load(PipelineConfig, args.config) if args.config else PipelineConfig()
     flags = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-
 EXAMPLES = """examples:
   adfl train --dataset market1501 --root ~/data/Market-1501 --pretrained resnet50.pth
   adfl train --config configs/edge-con-reid.yaml                 # the shipped edge model

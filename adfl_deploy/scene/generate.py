@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from adfl_deploy import config as config_io
-from adfl_deploy.config import ConfigError, atomic_write_text
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.files import atomic_write_text
 from adfl_deploy.scene.people import load_backgrounds, load_people
 from adfl_deploy.scene.plan import SceneConfig, camera_looks, plan_visits
 from adfl_deploy.scene.render import background_view, gt_rows, render_frame

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-import onnx
 import numpy as np
+import onnx
 import pytest
 
-from adfl_deploy.artifact import load_artifact
 from adfl_deploy.cli import main
-from adfl_deploy.config import ConfigError
-from adfl_deploy.embedder import Embedder
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.model.artifact import load_artifact
+from adfl_deploy.runtime.embedder import Embedder
 
 pytest.importorskip("torch")
 
@@ -137,12 +137,12 @@ def test_fp16_files_run_and_keep_accuracy(tiny_checkpoint, tiny_dataset, tmp_pat
 def test_fp16_parity_fails_on_values_beyond_the_fp16_range(tmp_path):
     from onnx import TensorProto, helper
 
-    from adfl_deploy.artifact import ArtifactInfo
     from adfl_deploy.assets import load_sample_crops
     from adfl_deploy.export.checkpoint_export import fp16_parity
     from adfl_deploy.export.half_precision import to_fp16
-    from adfl_deploy.model_config import ModelConfig
-    from adfl_deploy.preprocess import FLOAT_NCHW, Preprocessing
+    from adfl_deploy.model.artifact import ArtifactInfo
+    from adfl_deploy.model.preprocess import FLOAT_NCHW, Preprocessing
+    from adfl_deploy.model.variants import ModelConfig
 
     # normalised pixels (|x| up to ~2.6) x 4e4: beyond half of float16's 65504
     graph = helper.make_graph(
@@ -165,7 +165,7 @@ def test_fp16_arithmetic_check_sees_what_float16_loses():
 
     from adfl_deploy.assets import load_sample_crops
     from adfl_deploy.export.checkpoint_export import fp16_arithmetic_cosine
-    from adfl_deploy.preprocess import Preprocessing
+    from adfl_deploy.model.preprocess import Preprocessing
 
     class Scaled(torch.nn.Module):  # x * 2: exact in float16 for normalised pixels
         def forward(self, x):

@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from adfl_deploy.artifact import SIDECAR, load_artifact
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.embedder import Embedder
-from adfl_deploy.preprocess import to_blob
+from adfl_deploy.model.artifact import SIDECAR, load_artifact
+from adfl_deploy.model.preprocess import to_blob
+from adfl_deploy.runtime.embedder import Embedder
 
 torch = pytest.importorskip("torch")
 
@@ -67,7 +67,7 @@ def test_the_paper_delegate_exports_fused_and_matches_pytorch_on_real_crops(tmp_
     import warnings
 
     from adfl_deploy.export.onnx_export import export_onnx
-    from adfl_deploy.preprocess import Preprocessing
+    from adfl_deploy.model.preprocess import Preprocessing
     from adfl_deploy.train.models import create_model
 
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def test_torch_backend_matches_onnx_runtime(artifact_dir):
 def test_auto_picks_the_fastest_available_backend(artifact_dir, caplog):
     import logging
 
-    with caplog.at_level(logging.INFO, logger="adfl_deploy.embedder"):
+    with caplog.at_level(logging.INFO, logger="adfl_deploy.runtime.embedder"):
         embedder = Embedder.from_artifact(artifact_dir)
     assert embedder.backend == "onnxruntime-cpu"  # no CUDA execution provider on this machine
     assert "(auto)" in caplog.text

@@ -9,12 +9,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from adfl_deploy.artifact import load_artifact
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.embedder import Embedder
 from adfl_deploy.export.uint8_input import fold_preprocessing
-from adfl_deploy.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, resize_batch
-
+from adfl_deploy.model.artifact import load_artifact
+from adfl_deploy.model.preprocess import FLOAT_NCHW, UINT8_NHWC, Preprocessing, resize_batch
+from adfl_deploy.runtime.embedder import Embedder
 
 
 def _identity_graph(h: int, w: int) -> onnx.ModelProto:

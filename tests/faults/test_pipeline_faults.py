@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import pytest
 
-from adfl_deploy import pipeline as pipeline_module
 from adfl_deploy.cli import main
-from adfl_deploy.config import ConfigError
-from adfl_deploy.pipeline import PipelineConfig, run
-from adfl_deploy.sources import CameraSource, SourceConfig
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.pipeline import core as pipeline_module
+from adfl_deploy.pipeline.core import PipelineConfig, run
+from adfl_deploy.pipeline.sources import CameraSource, SourceConfig
 
 FAST_SOURCES = SourceConfig(reconnect_attempts=1, backoff_seconds=0.05, stall_seconds=0.3)
 
@@ -172,10 +172,10 @@ def test_a_broken_model_artefact(scene, tmp_path, capsys, damage):
 
 
 def test_an_engine_built_for_another_tensorrt_and_gpu(scene, tmp_path, capsys, monkeypatch):
-    from adfl_deploy import backends
-    from adfl_deploy.artifact import load_artifact, write_sidecar
     from adfl_deploy.assets import EDGE_MODEL
-    from adfl_deploy.engine_info import EngineInfo
+    from adfl_deploy.model.artifact import load_artifact, write_sidecar
+    from adfl_deploy.runtime import backends
+    from adfl_deploy.runtime.engine_info import EngineInfo
 
     model = tmp_path / "model"
     shutil.copytree(EDGE_MODEL, model)
@@ -211,7 +211,7 @@ def test_an_output_folder_that_cannot_be_written(scene, tmp_path, capsys):
 
 
 def test_a_full_disk_during_the_run(scene, tmp_path, capsys, monkeypatch):
-    from adfl_deploy import sinks
+    from adfl_deploy.pipeline import sinks
 
     real_write, budget = os.write, {"left": 5}
 

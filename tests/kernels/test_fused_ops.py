@@ -85,7 +85,7 @@ def real_features():
     import torchvision
 
     from adfl_deploy.assets import load_sample_crops
-    from adfl_deploy.preprocess import Preprocessing, to_blob
+    from adfl_deploy.model.preprocess import Preprocessing, to_blob
 
     torch.manual_seed(0)
     net = torchvision.models.resnet18(weights=None).eval()
@@ -162,7 +162,7 @@ def test_autograd_through_the_composite(op):
 def test_fused_model_matches_unfused_for_every_attention_module():
     import warnings
 
-    from adfl_deploy.model_config import ATTENTION_MODULES
+    from adfl_deploy.model.variants import ATTENTION_MODULES
     from adfl_deploy.train.models import create_model
 
     x = torch.randn(2, 3, 128, 64)

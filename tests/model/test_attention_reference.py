@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import paper_reference as ref
 from adfl_deploy.train.models.attention import (
     BatchAttention,
     ChannelAttention,
@@ -17,6 +16,8 @@ from adfl_deploy.train.models.attention import (
     SpatialGate,
     create_attention,
 )
+
+import paper_reference as ref
 
 B, C, H, W = 2, 64, 5, 3  # C = 64 so the hyper attention keeps C' = 1 channel
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import warnings
 
-
 from adfl_deploy.cli import main
 from adfl_deploy.train.models import create_model
 from adfl_deploy.train.models.complexity import count_flops

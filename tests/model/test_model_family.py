@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.model_config import PAPER_MODEL_NAMES
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.model.variants import PAPER_MODEL_NAMES
 from adfl_deploy.train.models import create_model, list_models
 
 H, W = 384, 128

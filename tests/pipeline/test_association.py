@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adfl_deploy.association import AssociationConfig, Associator, Tracklet
+from adfl_deploy.association.associator import AssociationConfig, Associator, Tracklet
 
 
 def unit(*values: float) -> np.ndarray:

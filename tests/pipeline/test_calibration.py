@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adfl_deploy.baselines import ColourHistogramEmbedder
-from adfl_deploy.calibration import cross_camera_pairs, load_calibration_crops, match_threshold, threshold_at_false_match_rate
+from adfl_deploy.association.calibration import (
+    cross_camera_pairs,
+    load_calibration_crops,
+    match_threshold,
+    threshold_at_false_match_rate,
+)
+from adfl_deploy.runtime.colour_histogram import ColourHistogramEmbedder
 
 
 def test_threshold_lets_through_the_requested_share_of_impostor_pairs():
@@ -36,7 +41,7 @@ def test_calibration_crops_are_unseen_ids_with_several_cameras(shared):
 
 def test_each_embedding_gets_its_own_scale():
     from adfl_deploy.assets import EDGE_MODEL
-    from adfl_deploy.embedder import Embedder
+    from adfl_deploy.runtime.embedder import Embedder
 
     histogram = match_threshold(ColourHistogramEmbedder().embed)
     model = match_threshold(Embedder.from_artifact(EDGE_MODEL).embed)

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.detections import Detections, nms
-from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, YoloOnnx, decode_yolo, letterbox
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.tracking.detections import Detections, nms
+from adfl_deploy.tracking.detectors import DetectionFilter, FastestDet, MotDetections, YoloOnnx, decode_yolo, letterbox
 
 
 def video_frame(shared, index: int) -> np.ndarray:

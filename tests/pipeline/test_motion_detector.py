@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adfl_deploy.detectors import MotionDetector
+from adfl_deploy.tracking.detectors import MotionDetector
 
 
 def test_a_moving_upright_blob_is_found_where_it_is():
@@ -39,7 +39,7 @@ def test_a_static_scene_gives_no_detections_and_flat_blobs_are_ignored():
 
 
 def test_each_camera_gets_its_own_background_model_but_networks_are_shared():
-    from adfl_deploy.pipeline import PipelineConfig, camera_detectors
+    from adfl_deploy.pipeline.core import PipelineConfig, camera_detectors
 
     motion = camera_detectors(PipelineConfig(detector="motion"), ["a", "b", "c"])
     assert len({id(d) for d in motion.values()}) == 3

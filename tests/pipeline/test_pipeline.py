@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from adfl_deploy.cli import main
-from adfl_deploy.config import ConfigError
-from adfl_deploy.pipeline import PipelineConfig, parse_sources, run
-from adfl_deploy.sources import SourceConfig
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.pipeline.core import PipelineConfig, parse_sources, run
+from adfl_deploy.pipeline.sources import SourceConfig
 
 VIDEO = "data/videos/one-by-one-person-detection.mp4"
 
@@ -75,7 +75,7 @@ def test_the_pipeline_never_imports_torch():
         "    def find_spec(self, n, p=None, t=None):\n"
         "        if n == 'torch' or n.startswith('torch.'): raise ImportError('blocked')\n"
         "sys.meta_path.insert(0, B())\n"
-        "import adfl_deploy.pipeline, adfl_deploy.cli.track\n"
+        "import adfl_deploy.pipeline.core, adfl_deploy.cli.track\n"
         "assert 'torch' not in sys.modules\n"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.sources import CameraSource, SourceConfig
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.pipeline.sources import CameraSource, SourceConfig
 
 
 def drain(source: CameraSource, timeout: float = 10.0) -> list:

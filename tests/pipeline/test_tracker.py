@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from adfl_deploy import kalman
-from adfl_deploy.detections import Detections, iou_matrix
-from adfl_deploy.tracker import ByteTracker
+from adfl_deploy.tracking import kalman
+from adfl_deploy.tracking.detections import Detections, iou_matrix
+from adfl_deploy.tracking.tracker import ByteTracker
 
 
 def box(cx: float, cy: float = 200, w: float = 40, h: float = 120) -> list[float]:

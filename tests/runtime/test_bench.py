@@ -7,7 +7,7 @@ import json
 import pytest
 
 from adfl_deploy.assets import EDGE_MODEL
-from adfl_deploy.benchmark import _gemm_model, measure_gemm_peak, peak_rss_mb, reset_peak_rss
+from adfl_deploy.bench.model_bench import _gemm_model, measure_gemm_peak, peak_rss_mb, reset_peak_rss
 from adfl_deploy.cli import main
 
 
@@ -44,7 +44,7 @@ def test_torch_rows_need_a_checkpoint(capsys):
 
 
 def _row(backend: str, precision: str, ms: float, batch: int = 1):
-    from adfl_deploy.benchmark import BenchRow
+    from adfl_deploy.bench.model_bench import BenchRow
 
     return BenchRow(backend, precision, batch, ms, ms, ms, ms, 1e3 / ms, 0.0, 0.0, 0.0)
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.datasets import load_dataset
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.datasets import load_dataset
 
 
 def test_con_reid_counts_match_its_readme(shared):
@@ -73,7 +73,7 @@ def test_unknown_dataset_and_bad_msmt(tmp_path):
 
 
 def test_dataset_specs_from_the_command_line(shared):
-    from adfl_deploy.datasets import load_dataset_spec
+    from adfl_deploy.evaluation.datasets import load_dataset_spec
 
     assert load_dataset_spec(f"market-style={shared / 'data' / 'con-reid'}").num_train_pids == 45
     for bad in ("market-style", "=root", "market-style="):

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from adfl_deploy.artifact import SIDECAR
-from adfl_deploy.config import ConfigError
-from adfl_deploy.embedder import Embedder
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.model.artifact import SIDECAR
+from adfl_deploy.runtime.embedder import Embedder
 
 pytest.importorskip("torch")  # the artefact fixture exports with PyTorch
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.engine_info import EngineInfo, check_engine
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.runtime.engine_info import EngineInfo, check_engine
 
 ORIN_ENGINE = EngineInfo("model.engine", "10.3.0", "8.7", gpu="Orin")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adfl_deploy.metrics import cosine_distance, rank_metrics
-from adfl_deploy.rerank import k_reciprocal_rerank
+from adfl_deploy.evaluation.metrics import cosine_distance, rank_metrics
+from adfl_deploy.evaluation.rerank import k_reciprocal_rerank
 
 
 def reference_metrics(dist, q_pids, g_pids, q_cams, g_cams, max_rank):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from adfl_deploy import config
-from adfl_deploy.config import ConfigError
-from adfl_deploy.model_config import (
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.model.variants import (
     PAPER_MODEL_NAMES,
     AttentionConfig,
     FeatureFusionConfig,
@@ -104,8 +104,9 @@ def test_save_is_atomic_and_readable(tmp_path):
 
 
 def test_cli_overrides_set_nested_fields_and_are_checked():
-    from adfl_deploy.config import ConfigError, with_overrides
-    from adfl_deploy.pipeline import PipelineConfig
+    from adfl_deploy.config import with_overrides
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.pipeline.core import PipelineConfig
 
     base = PipelineConfig()
     cfg = with_overrides(base, {"detector": "motion", "max_frames": None}, ["association.merge_threshold=0.3", "sources=[a=x.mp4]"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from adfl_deploy.artifact import load_artifact
 from adfl_deploy.assets import EDGE_MODEL, load_sample_crops, sample_crop_labels
-from adfl_deploy.baselines import colour_histogram
-from adfl_deploy.datasets import load_dataset
-from adfl_deploy.embedder import Embedder
-from adfl_deploy.evaluation import evaluate
+from adfl_deploy.evaluation.datasets import load_dataset
+from adfl_deploy.evaluation.reid import evaluate
+from adfl_deploy.model.artifact import load_artifact
+from adfl_deploy.runtime.colour_histogram import colour_histogram
+from adfl_deploy.runtime.embedder import Embedder
 
 
 def test_artefact_is_intact_and_small():

@@ -7,14 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from adfl_deploy import backends
-from adfl_deploy.artifact import load_artifact, write_sidecar
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.config import ConfigError
-from adfl_deploy.embedder import Embedder
-from adfl_deploy.engine_info import EngineInfo
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.model.artifact import load_artifact, write_sidecar
 from adfl_deploy.optional import installed
-from adfl_deploy.tensorrt_runner import (
+from adfl_deploy.runtime import backends
+from adfl_deploy.runtime.embedder import Embedder
+from adfl_deploy.runtime.engine_info import EngineInfo
+from adfl_deploy.runtime.tensorrt_runner import (
     DEFAULT_PLUGIN_LIBRARY,
     TensorPlan,
     batch_range,

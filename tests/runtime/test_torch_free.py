@@ -76,7 +76,7 @@ def test_a_built_model_is_served_without_torch(artifact_dir):
     result = run_without_torch(
         f"""
         from adfl_deploy.assets import load_sample_crops
-        from adfl_deploy.embedder import Embedder
+        from adfl_deploy.runtime.embedder import Embedder
         emb = Embedder.from_artifact({str(artifact_dir)!r}).embed(load_sample_crops())
         assert "torch" not in sys.modules
         print(emb.shape)

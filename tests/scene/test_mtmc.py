@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.mtmc import score
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.mtmc import score
 
 
 def write(path, rows):

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.mtmc import read_mot
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.mtmc import read_mot
 from adfl_deploy.scene import SceneConfig, generate, load_scene
 from adfl_deploy.scene.people import load_people, strip_padding
 from adfl_deploy.scene.plan import CameraLook, Visit

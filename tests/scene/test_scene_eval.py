@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from adfl_deploy.bench.pipeline_bench import STAGES, PipelineBenchConfig, run_benchmark
 from adfl_deploy.cli import main
-from adfl_deploy.pipeline_bench import STAGES, PipelineBenchConfig, run_benchmark
-from adfl_deploy.scene_eval import Method, evaluate
+from adfl_deploy.evaluation.scene_eval import Method, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,8 @@ def gt_run(scene, tmp_path_factory):
 
 def test_ground_truth_boxes_track_almost_perfectly_and_the_threshold_is_calibrated(gt_run):
     from adfl_deploy.assets import EDGE_MODEL
-    from adfl_deploy.calibration import match_threshold
-    from adfl_deploy.embedder import Embedder
+    from adfl_deploy.association.calibration import match_threshold
+    from adfl_deploy.runtime.embedder import Embedder
 
     _, result = gt_run
     assert all(c["mota"] > 0.9 for c in result["score"]["cameras"])  # boxes are given: only the tracker can miss

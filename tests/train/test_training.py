@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from adfl_deploy.train.config import SolverConfig
 from adfl_deploy.train.losses import batch_hard_triplet
 from adfl_deploy.train.sampler import PKSampler
 from adfl_deploy.train.schedule import lr_at
 from adfl_deploy.train.trainer import train
-from conftest import tiny_config
 
 
 def eq4(t: float) -> float:

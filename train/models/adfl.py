@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from adfl_deploy.model_config import STAGE_CHANNELS, ModelConfig
+from adfl_deploy.model.variants import STAGE_CHANNELS, ModelConfig
 
 from .attention import create_attention
 from .backbone import create_resnet

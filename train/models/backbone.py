@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from adfl_deploy.config import ConfigError, one_line
+from adfl_deploy.errors import ConfigError, one_line
 
 
 def _set_stage4_stride(layer4: nn.Sequential, stride: int) -> None:

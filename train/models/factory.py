@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adfl_deploy.model_config import PAPER_MODEL_NAMES, ModelConfig, parse_model_name
+from adfl_deploy.model.variants import PAPER_MODEL_NAMES, ModelConfig, parse_model_name
 
 from .adfl import ADFLNet
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from adfl_deploy.model_config import ATTENTION_MODULES
+from adfl_deploy.model.variants import ATTENTION_MODULES
 
 from .arrangement import MapProduct, ParallelSum, Sequential
 from .type1 import BatchAttention, ChannelAttention, HyperAttention, SpatialAttention

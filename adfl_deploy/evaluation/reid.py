@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from adfl_deploy.datasets import ReidDataset, Sample
-from adfl_deploy.metrics import RankingResult, cosine_distance, rank_metrics
-from adfl_deploy.preprocess import l2_normalise
-from adfl_deploy.rerank import k_reciprocal_rerank
+from adfl_deploy.evaluation.datasets import ReidDataset, Sample
+from adfl_deploy.evaluation.metrics import RankingResult, cosine_distance, rank_metrics
+from adfl_deploy.evaluation.rerank import k_reciprocal_rerank
+from adfl_deploy.model.preprocess import l2_normalise
 
 EmbedFn = Callable[[list[np.ndarray]], np.ndarray]
 

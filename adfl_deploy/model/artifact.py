@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from adfl_deploy import __version__, config
-from adfl_deploy.engine_info import EngineInfo
-from adfl_deploy.config import ConfigError
-from adfl_deploy.model_config import ModelConfig
-from adfl_deploy.preprocess import FLOAT_NCHW, Preprocessing
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.model.preprocess import FLOAT_NCHW, Preprocessing
+from adfl_deploy.model.variants import ModelConfig
+from adfl_deploy.runtime.engine_info import EngineInfo
 
 SIDECAR = "adfl.json"
 
@@ -84,7 +84,7 @@ def load_artifact(directory: str | Path) -> ArtifactInfo:
     try:
         data = json.loads(sidecar.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{sidecar}: not valid JSON ({config.one_line(exc)}); re-export the model") from None
+        raise ConfigError(f"{sidecar}: not valid JSON ({one_line(exc)}); re-export the model") from None
     try:
         info = config.from_dict(ArtifactInfo, data)
     except ConfigError as exc:

@@ -18,11 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from adfl_deploy.artifact import ArtifactInfo, onnx_file
-from adfl_deploy.config import ConfigError, one_line
-from adfl_deploy.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.model.artifact import ArtifactInfo, onnx_file
+from adfl_deploy.model.preprocess import UINT8_NHWC, normalise
 from adfl_deploy.optional import installed
-from adfl_deploy.preprocess import UINT8_NHWC, normalise
+from adfl_deploy.runtime.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
 
 Runner = Callable[[np.ndarray], np.ndarray]
 BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "torch")
@@ -116,7 +116,7 @@ def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> 
 
 
 def tensorrt_runner(directory: Path, info: ArtifactInfo, precision: str | None, plugin_library: str | Path | None) -> Runner:
-    from adfl_deploy.tensorrt_runner import TensorRTRunner, plugin_library_path
+    from adfl_deploy.runtime.tensorrt_runner import TensorRTRunner, plugin_library_path
 
     engine = info.engine
     assert engine is not None  # resolve() checked it

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from adfl_deploy.preprocess import check_crop, l2_normalise
+from adfl_deploy.model.preprocess import check_crop, l2_normalise
 
 
 def colour_histogram(crops: list[np.ndarray], stripes: int = 3, bins: tuple[int, int, int] = (8, 4, 4)) -> np.ndarray:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 #: channels out of stage2/3/4 for each backbone (torchvision ResNets)

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from adfl_deploy import mtmc
 from adfl_deploy.assets import BASELINE_MODEL
-from adfl_deploy.config import atomic_write_text
-from adfl_deploy.pipeline import PipelineConfig, run
+from adfl_deploy.evaluation import mtmc
+from adfl_deploy.files import atomic_write_text
+from adfl_deploy.pipeline.core import PipelineConfig, run
 from adfl_deploy.scene import Scene
 
 

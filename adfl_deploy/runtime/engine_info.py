@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.optional import installed
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 
 MARKET_LAYOUT = "bounding_box_train/, query/, bounding_box_test/ with files PPPP_cC[sS_FFFFFF[_NN]].jpg"
 MSMT_LAYOUT = "list_train.txt, list_val.txt, list_query.txt, list_gallery.txt and train/ + test/ (or mask_train_v2/ + mask_test_v2/)"

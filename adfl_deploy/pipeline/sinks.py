@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from adfl_deploy.config import atomic_write_text
+from adfl_deploy.files import atomic_write_text
 
 
 class EventLog:

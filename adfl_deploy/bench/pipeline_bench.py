@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from adfl_deploy.pipeline import PipelineConfig, run
+from adfl_deploy.evaluation.scene_eval import score_run
+from adfl_deploy.pipeline.core import PipelineConfig, run
+from adfl_deploy.pipeline.sources import SourceConfig
 from adfl_deploy.scene import SceneConfig, generate
-from adfl_deploy.scene_eval import score_run
-from adfl_deploy.sources import SourceConfig
 
 STAGES = ("decode", "detect", "track", "embed", "associate", "sink")
 

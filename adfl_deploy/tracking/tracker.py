@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from adfl_deploy import kalman
-from adfl_deploy.detections import Detections, iou_matrix
+from adfl_deploy.tracking import kalman
+from adfl_deploy.tracking.detections import Detections, iou_matrix
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.config import ConfigError, one_line
-from adfl_deploy.detections import iou_matrix
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.tracking.detections import iou_matrix
 
 IOU_THRESHOLD = 0.5
 _FRAME_OFFSET = 1_000_000  # frame numbers per camera in the joint MTMC accumulator

@@ -10,7 +10,7 @@ embedding), under the constraints users expect:
 - optional camera-transition windows (a small topology: camera A -> B takes between t_min and
   t_max seconds);
 - a match needs a distance below ``match_threshold``; otherwise a new identity starts. Left
-  empty, the pipeline calibrates it for its embedding (``adfl_deploy.calibration``).
+  empty, the pipeline calibrates it for its embedding (``adfl_deploy.association.calibration``).
 
 Late evidence may show that two identities are one person: they are merged into the older id
 and the merge is an event, so earlier records are never rewritten silently.

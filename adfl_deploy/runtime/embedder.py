@@ -1,5 +1,5 @@
 """Crops in, L2-normalised embeddings out: the runtime's one door to a model, whatever the
-backend (``adfl_deploy.backends``). Torch-free unless the torch backend is asked for.
+backend (``adfl_deploy.runtime.backends``). Torch-free unless the torch backend is asked for.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy import backends
-from adfl_deploy.artifact import ArtifactInfo, load_artifact
-from adfl_deploy.preprocess import l2_normalise, prepare
+from adfl_deploy.model.artifact import ArtifactInfo, load_artifact
+from adfl_deploy.model.preprocess import l2_normalise, prepare
+from adfl_deploy.runtime import backends
 
 log = logging.getLogger(__name__)
 

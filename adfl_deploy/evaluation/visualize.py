@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from adfl_deploy.config import atomic_file  # noqa: E402
-from adfl_deploy.datasets import ReidDataset  # noqa: E402
+from adfl_deploy.evaluation.datasets import ReidDataset  # noqa: E402
+from adfl_deploy.files import atomic_file  # noqa: E402
 
 GREEN, RED = (0.1, 0.7, 0.2), (0.85, 0.1, 0.1)
 

@@ -20,8 +20,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from adfl_deploy.config import ConfigError
-from adfl_deploy.datasets import IMAGE_SUFFIXES
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.evaluation.datasets import IMAGE_SUFFIXES
 from adfl_deploy.timing import latency_window
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from adfl_deploy.assets import ASSETS
-from adfl_deploy.config import ConfigError, one_line
-from adfl_deploy.detections import Detections, nms
+from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.tracking.detections import Detections, nms
 
 FASTESTDET = ASSETS / "detectors" / "fastestdet" / "FastestDet.onnx"
 PERSON = 0  # COCO class index

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.config import ConfigError
+from adfl_deploy.errors import ConfigError
 
 #: where ``make native`` puts the plugin library, unless ADFL_PLUGIN_LIBRARY says otherwise
-DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[1] / "build" / "libadfl_plugins.so"
+DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[2] / "build" / "libadfl_plugins.so"
 
 
 def plugin_library_path(explicit: str | Path | None = None) -> Path:

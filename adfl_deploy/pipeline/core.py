@@ -22,17 +22,18 @@ from tqdm import tqdm
 
 from adfl_deploy import config as config_io
 from adfl_deploy.assets import EDGE_MODEL
-from adfl_deploy.baselines import ColourHistogramEmbedder
-from adfl_deploy.calibration import match_threshold
-from adfl_deploy.association import AssociationConfig, Associator, Tracklet
-from adfl_deploy.config import ConfigError, atomic_write_text
-from adfl_deploy.detectors import DetectionFilter, FastestDet, MotDetections, MotionDetector, YoloOnnx
-from adfl_deploy.embedder import Embedder
-from adfl_deploy.embedding_schedule import EmbeddingScheduler, ScheduleConfig
-from adfl_deploy.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic, remove_partial_videos
-from adfl_deploy.sources import CameraSource, SourceConfig
+from adfl_deploy.association.associator import AssociationConfig, Associator, Tracklet
+from adfl_deploy.association.calibration import match_threshold
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.files import atomic_write_text
+from adfl_deploy.pipeline.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic, remove_partial_videos
+from adfl_deploy.pipeline.sources import CameraSource, SourceConfig
+from adfl_deploy.runtime.colour_histogram import ColourHistogramEmbedder
+from adfl_deploy.runtime.embedder import Embedder
 from adfl_deploy.timing import latency_window
-from adfl_deploy.tracker import ByteTracker, TrackerConfig
+from adfl_deploy.tracking.detectors import DetectionFilter, FastestDet, MotDetections, MotionDetector, YoloOnnx
+from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, ScheduleConfig
+from adfl_deploy.tracking.tracker import ByteTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 

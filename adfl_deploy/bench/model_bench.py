@@ -183,7 +183,7 @@ def plot(rows: list[BenchRow], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from adfl_deploy.config import atomic_file
+    from adfl_deploy.files import atomic_file
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in sorted({(r.backend, r.precision) for r in rows}):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adfl_deploy.detections import Detections, iou_matrix
+from adfl_deploy.tracking.detections import Detections, iou_matrix
 
 
 @dataclass(frozen=True)
