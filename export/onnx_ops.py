@@ -10,7 +10,9 @@
   would silently run the decomposition; without them it maps each node to the plugin from
   ``libadfl_plugins.so``.
 
-Names, inputs and the op version are the contract in ``cuda_kernels/README.md``.
+Names, inputs, types and the op version come from the contract,
+``adfl_deploy.model.attention_ops`` (its C++ twin is checked against it by
+``tests/kernels/test_op_contract.py``).
 """
 
 from __future__ import annotations
@@ -20,22 +22,19 @@ import onnxscript
 import torch
 from onnx import TensorProto, helper
 
-DOMAIN = "com.adfl"
-VERSION = 1
-PLUGIN_NAMESPACE = "adfl"
-PLUGIN_VERSION = "1"
+from adfl_deploy.model import attention_ops as contract
+
+DOMAIN = contract.DOMAIN
+VERSION = contract.OP_VERSION
+PLUGIN_NAMESPACE = contract.PLUGIN_NAMESPACE
+PLUGIN_VERSION = contract.PLUGIN_VERSION
 BODY_OPSET = 18
 
 #: torch op name -> (ONNX op type, input names)
-OP_TYPES = {
-    "spatial_attention": ("SpatialAttention", ["q", "k", "v", "x", "alpha"]),
-    "channel_attention": ("ChannelAttention", ["x", "alpha"]),
-    "hyper_attention": ("HyperAttention", ["q", "k", "v"]),
-    "spatial_gate": ("SpatialGate", ["logits", "x"]),
-    "channel_gate": ("ChannelGate", ["logits", "x"]),
-    "hyper_gate": ("HyperGate", ["x"]),
-}
-FLOAT_TYPES = ["tensor(float)", "tensor(float16)", "tensor(bfloat16)"]
+OP_TYPES = {op.name: (op.op_type, list(op.inputs)) for op in contract.OPS}
+_ONNX_TYPE = {"float32": "tensor(float)", "float16": "tensor(float16)"}
+#: what the nodes accept: the contract's types (float32, float16), which the plugin implements
+FLOAT_TYPES = [_ONNX_TYPE[t] for t in contract.DTYPES]
 
 
 def _register_schemas() -> None:
@@ -50,7 +49,7 @@ def _register_schemas() -> None:
             VERSION,
             "ADFL fused attention op; contract in cuda_kernels/README.md",
             inputs=[onnx.defs.OpSchema.FormalParameter(name, "T") for name in inputs],
-            outputs=[onnx.defs.OpSchema.FormalParameter("y", "T")],
+            outputs=[onnx.defs.OpSchema.FormalParameter(contract.OUTPUT, "T")],
             type_constraints=[("T", FLOAT_TYPES, "float tensors")],
             attributes=[
                 onnx.defs.OpSchema.Attribute(name, onnx.defs.OpSchema.AttrType.STRING, "TensorRT plugin lookup", required=False)
@@ -180,12 +179,12 @@ BODIES = {
 
 
 def function_proto(op_type: str) -> onnx.FunctionProto:
-    inputs = next(i for t, i in OP_TYPES.values() if t == op_type)
+    spec = contract.op(op_type)
     return helper.make_function(
         DOMAIN,
         op_type,
-        inputs,
-        ["y"],
+        list(spec.inputs),
+        [spec.output],
         BODIES[op_type](),
         opset_imports=[helper.make_opsetid("", BODY_OPSET)],
         doc_string=f"Standard-op decomposition of {DOMAIN}::{op_type} v{VERSION} (see cuda_kernels/README.md)",

@@ -15,6 +15,9 @@ adfl::channel_gate      logits (B,C), x -> softmax*x        C channels
 adfl::hyper_gate        x -> softmax(x)*x                   all C*H*W entries
 =====================  ==================================  =============================
 
+Names, input names (the schemas' argument names) and the output's shape come from the contract
+table, ``adfl_deploy.model.attention_ops``; registering an op whose stub disagrees with it fails.
+
 Each op's CPU/CUDA implementation is the composite in ``functional.py``; a fake kernel gives
 shapes to ``torch.export``; autograd recomputes the composite in backward, so training in
 fused mode works. At ONNX export each op becomes one ``com.adfl`` node
@@ -23,10 +26,13 @@ fused mode works. At ONNX export each op becomes one ``com.adfl`` node
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
 from torch import Tensor
+
+from adfl_deploy.model import attention_ops as contract
 
 from . import functional as AF
 
@@ -43,20 +49,27 @@ def _hyper_gate_composite(x: Tensor) -> Tensor:
     return AF.hyper_gate(x) * x
 
 
+_COMPOSITE_FNS: dict[str, Callable[..., Tensor]] = {
+    "spatial_attention": AF.spatial_attention,
+    "channel_attention": AF.channel_attention,
+    "hyper_attention": AF.hyper_attention_core,
+    "spatial_gate": _spatial_gate_composite,
+    "channel_gate": _channel_gate_composite,
+    "hyper_gate": _hyper_gate_composite,
+}
+
 #: op name -> (composite implementation, index of the input whose shape the output has)
 COMPOSITES: dict[str, tuple[Callable[..., Tensor], int]] = {
-    "spatial_attention": (AF.spatial_attention, 3),
-    "channel_attention": (AF.channel_attention, 0),
-    "hyper_attention": (AF.hyper_attention_core, 2),
-    "spatial_gate": (_spatial_gate_composite, 1),
-    "channel_gate": (_channel_gate_composite, 1),
-    "hyper_gate": (_hyper_gate_composite, 0),
+    op.name: (_COMPOSITE_FNS[op.name], op.output_index) for op in contract.OPS
 }
 
 
 def _register(name: str, schema_fn: Callable) -> Callable:
     """Register ``adfl::name`` from a typed stub, with fake kernel and recompute-autograd."""
     composite, shape_of = COMPOSITES[name]
+    params = tuple(inspect.signature(schema_fn).parameters)
+    if params != contract.BY_NAME[name].inputs:
+        raise TypeError(f"adfl::{name}: stub takes {params}, the contract says {contract.BY_NAME[name].inputs}")
 
     op = torch.library.custom_op(f"adfl::{name}", mutates_args=())(schema_fn)
 
@@ -106,18 +119,20 @@ def _hyper_gate(x: Tensor) -> Tensor:
     return _hyper_gate_composite(x)
 
 
-spatial_attention = _register("spatial_attention", _spatial_attention)
-channel_attention = _register("channel_attention", _channel_attention)
-hyper_attention = _register("hyper_attention", _hyper_attention)
-spatial_gate = _register("spatial_gate", _spatial_gate)
-channel_gate = _register("channel_gate", _channel_gate)
-hyper_gate = _register("hyper_gate", _hyper_gate)
-
-OPS = {
-    "spatial_attention": spatial_attention,
-    "channel_attention": channel_attention,
-    "hyper_attention": hyper_attention,
-    "spatial_gate": spatial_gate,
-    "channel_gate": channel_gate,
-    "hyper_gate": hyper_gate,
+_STUBS = {
+    "spatial_attention": _spatial_attention,
+    "channel_attention": _channel_attention,
+    "hyper_attention": _hyper_attention,
+    "spatial_gate": _spatial_gate,
+    "channel_gate": _channel_gate,
+    "hyper_gate": _hyper_gate,
 }
+#: op name -> the registered custom op, in the contract's order
+OPS = {name: _register(name, _STUBS[name]) for name in contract.NAMES}
+
+spatial_attention = OPS["spatial_attention"]
+channel_attention = OPS["channel_attention"]
+hyper_attention = OPS["hyper_attention"]
+spatial_gate = OPS["spatial_gate"]
+channel_gate = OPS["channel_gate"]
+hyper_gate = OPS["hyper_gate"]
