@@ -1,9 +1,10 @@
 """Fused CUDA kernels vs the unfused PyTorch composite, per op, at the attn3 shape of ResNet50
 at 384x128 (C=1024, 24x8), batch 1/8/32, fp32 and fp16. GPU only; needs `make native`.
 
-    python benchmarks/fused_attention.py --out results/fused_attention.json
+    python benchmarks/fused_attention.py --out results/fused_attention.json [--markdown FILE.md]
 
-Prints a markdown table and writes JSON (device, driver, versions, command, numbers).
+Prints a Markdown table (with its header) and writes JSON (git commit, device, driver, CUDA and
+torch versions, command, numbers); --markdown also writes the table, headed by the device line.
 """
 
 from __future__ import annotations
@@ -55,12 +56,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="results/fused_attention.json")
     parser.add_argument("--batch", default="1,8,32")
+    parser.add_argument("--markdown", help="also write the Markdown table here")
     args = parser.parse_args()
     if not torch.cuda.is_available() or not use_cuda_kernels():
         print("needs a CUDA device and build/libadfl_kernels.so (make native)", file=sys.stderr)
         return 2
     c, h, w = 1024, 24, 8
     rows = []
+    header = ["| op | dtype | batch | fused (ms) | unfused (ms) | speedup |", "|---|---|---:|---:|---:|---:|"]
+    lines = list(header)
+    print(*header, sep="\n", flush=True)
     for dtype in (torch.float32, torch.float16):
         for batch in (int(b) for b in args.batch.split(",")):
             for op in ops.OPS:
@@ -70,10 +75,13 @@ def main() -> int:
                     fused = time_ms(lambda: ops.OPS[op](*x))
                     unfused = time_ms(lambda: composite(*x))
                 rows.append({"op": op, "dtype": str(dtype).split(".")[-1], "batch": batch, "fused_ms": fused, "unfused_ms": unfused, "speedup": unfused / fused})
-                print(f"| {op} | {rows[-1]['dtype']} | {batch} | {fused:.3f} | {unfused:.3f} | {unfused / fused:.2f}x |", flush=True)
+                lines.append(f"| {op} | {rows[-1]['dtype']} | {batch} | {fused:.3f} | {unfused:.3f} | {unfused / fused:.2f}x |")
+                print(lines[-1], flush=True)
     driver = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "git_commit": commit,
         "device": torch.cuda.get_device_name(),
         "driver": driver,
         "torch": torch.__version__,
@@ -83,6 +91,9 @@ def main() -> int:
         "results": rows,
     }
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        title = f"Fused vs unfused attention, C={c} {h}x{w}: {report['device']} (driver {driver}), CUDA {torch.version.cuda}, torch {torch.__version__}, commit {commit[:10]}, {report['date'][:10]}"
+        atomic_write_text(args.markdown, title + "\n\n" + "\n".join(lines) + "\n")
     return 0
 
 
