@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=float, help="frame rate (default 10)")
     p.add_argument("--people", type=int, help="identities, at most 16 (default 12)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--size", help="WIDTHxHEIGHT (default 768x432)")
-    p.add_argument("--force", action="store_true", help="replace an existing, different scene folder")
+    p.add_argument("--size", help="WIDTHxHEIGHT, 320x180 to 4096x4096 (default 768x432)")
+    p.add_argument("--force", action="store_true", help="replace an existing scene made with another config (only a folder adfl scene generated)")
 
 
 def config_from_args(args):

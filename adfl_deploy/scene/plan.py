@@ -12,11 +12,16 @@ toward or away from the camera); the box of a person at time ``t`` follows from 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.scene.people import WORKWEAR
+
+#: largest frame side: a 4096x4096 scene already needs about 2 GB of memory while it renders
+MAX_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,32 @@ class SceneConfig:
     speed: tuple[float, float] = (0.08, 0.13)
     #: fraction of gt boxes at which a person counts as visible (MOTChallenge visibility)
     min_visibility: float = 0.25
+
+    def __post_init__(self) -> None:
+        """Range checks, so that a library user gets the same one-line errors as ``adfl scene``."""
+        if not 1 <= self.cameras <= 6:
+            raise ConfigError(f"scene cameras must be 1-6 (one real Con-ReID camera each), got {self.cameras}")
+        if self.width < 320 or self.height < 180:
+            raise ConfigError(f"scene size {self.width}x{self.height} is too small; use at least 320x180 (default 768x432)")
+        if self.width > MAX_SIDE or self.height > MAX_SIDE:
+            raise ConfigError(f"scene size {self.width}x{self.height} is too large; use at most {MAX_SIDE} pixels per side (default 768x432)")
+        if not (math.isfinite(self.fps) and 1 <= self.fps <= 60):
+            raise ConfigError(f"scene fps must be 1-60, got {self.fps}")
+        if not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ConfigError(f"scene seconds must be a positive number, e.g. 60, got {self.seconds}")
+        if round(self.seconds * self.fps) < 1:
+            raise ConfigError(f"scene of {self.seconds:g} s at {self.fps:g} FPS has no frame; use at least {1 / self.fps:g} s")
+        if self.people < 1:
+            raise ConfigError(f"scene people must be at least 1, got {self.people}")
+        if self.seed < 0:
+            raise ConfigError(f"scene seed must be 0 or more, got {self.seed}")
+        if self.group_size < 1 or not 1 <= self.visits[0] <= self.visits[1]:
+            raise ConfigError(f"scene group_size must be >= 1 and visits 1 <= min <= max, got {self.group_size} and {self.visits}")
+        for name, (low, high), least in (("transit", self.transit, 0.0), ("speed", self.speed, 1e-3)):
+            if not (math.isfinite(high) and least <= low <= high):
+                raise ConfigError(f"scene {name} must be (min, max) with {least:g} <= min <= max, finite; got ({low}, {high})")
+        if not 0 <= self.min_visibility <= 1:
+            raise ConfigError(f"scene min_visibility must be 0-1, got {self.min_visibility}")
 
 
 @dataclass(frozen=True)
