@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from adfl_deploy import __version__
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.timing import measure
 
 GEMM_SIZE = 1024
@@ -112,12 +113,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def check_settings(batches: list[int], warmup: int, iters: int, max_batch: int | None = None) -> None:
+    """One-line ``ConfigError`` unless every batch is 1..``max_batch`` (the artefact's largest:
+    a larger one would only be split into many calls, e.g. 100000 crops taking hours), ``warmup``
+    is 0 or more and ``iters`` at least 1 (percentiles need a timed call)."""
+    if iters < 1:
+        raise ConfigError(f"bench iters must be at least 1 (timed calls per row), got {iters}; e.g. --iters 20")
+    if warmup < 0:
+        raise ConfigError(f"bench warmup must be 0 or more, got {warmup}; e.g. --warmup 3")
+    if not batches:
+        raise ConfigError("bench needs at least one batch size, e.g. --batch 1,8,32")
+    for batch in batches:
+        if batch < 1 or (max_batch is not None and batch > max_batch):
+            limit = f"1-{max_batch} (the artefact's max_batch)" if max_batch is not None else "at least 1"
+            raise ConfigError(f"bench batch {batch} is out of range: use {limit}, e.g. --batch 1,8,32")
+
+
 def bench_callable(
     fn: Callable[[np.ndarray], object], backend: str, precision: str, blob: np.ndarray, flops: int, warmup: int, iters: int
 ) -> BenchRow:
     """One row; its peak ratio comes later (``with_peak``), once the peaks are known. Peak RSS
     is the process's while the row ran (its model loaded, the inputs and outputs in flight)."""
     batch = len(blob)
+    check_settings([batch], warmup, iters)
     reset_peak_rss()
     lat = measure(lambda: fn(blob), batch, warmup, iters)
     gflops = flops * lat.items_per_s / 1e9

@@ -36,9 +36,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--torch-precision", default="fp32", help="PyTorch eager precisions, comma list (fp16 needs a GPU)")
     p.add_argument("--precision", help="comma list of precisions (default: every one the artefact has)")
-    p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes, each 1 to the artefact's max_batch (64 for the shipped models)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per row (0 or more)")
+    p.add_argument("--iters", type=int, default=20, help="timed calls per row (at least 1)")
     p.add_argument("--compare", action="store_true", help="PyTorch eager vs ONNX Runtime fp32 vs the best path, with speedups")
     p.add_argument("--checkpoint", help="checkpoint for the PyTorch eager rows")
     p.add_argument("--out", help="folder for bench.json and bench.png (default: ARTIFACT/bench, or out/bench-pipeline)")
@@ -140,19 +140,30 @@ def run_pipeline(args) -> int:
     return 0
 
 
+def _batches(text: str) -> list[int]:
+    from adfl_deploy.errors import ConfigError
+
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--batch {text!r}: expected a comma list of whole numbers, e.g. 1,8,32") from None
+
+
 def run(args) -> int:
     if args.pipeline:
         return run_pipeline(args)
     if not args.artifact:
         raise ValueError("adfl bench needs an artefact folder (or --pipeline)")
     from adfl_deploy.assets import load_sample_crops
-    from adfl_deploy.bench.model_bench import bench_callable, machine_info, markdown, plot, rows_as_dicts, with_peak
+    from adfl_deploy.bench.model_bench import bench_callable, check_settings, machine_info, markdown, plot, rows_as_dicts, with_peak
     from adfl_deploy.files import atomic_write_text
     from adfl_deploy.model.artifact import load_artifact
     from adfl_deploy.model.preprocess import prepare, to_blob
     from adfl_deploy.runtime.embedder import Embedder
 
     info = load_artifact(args.artifact)
+    batches = _batches(args.batch)
+    check_settings(batches, args.warmup, args.iters, info.max_batch)  # before minutes of work
     backends = args.backends.split(",")
     if args.compare and "torch" not in backends:
         backends.append("torch")
@@ -161,7 +172,6 @@ def run(args) -> int:
     precisions = args.precision.split(",") if args.precision else sorted(info.variants or {info.precision: info.onnx})
     if args.compare and "fp32" not in precisions and "fp32" in info.variants:
         precisions.append("fp32")
-    batches = [int(b) for b in args.batch.split(",")]
     if not info.flops_per_image:
         raise ValueError(f"{args.artifact}: the sidecar has no flops_per_image; re-export with this version")
     peaks = _measure_peaks()
