@@ -10,7 +10,7 @@ import logging
 import sys
 
 from adfl_deploy import __version__
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import AdflError
 from adfl_deploy.optional import installed
 
 #: subcommand -> (module, needs torch)
@@ -77,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"adfl: error: {missing}", file=sys.stderr)
         return 2
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        with logging_redirect_tqdm():  # log lines above a progress bar, not on its line
+            return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
+    except (AdflError, FileNotFoundError, ValueError) as exc:
         print(f"adfl {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permissions, a file that vanished: say which, in one line
