@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from adfl_deploy.errors import ConfigError, one_line
-from adfl_deploy.model.artifact import ArtifactInfo, onnx_file
+from adfl_deploy.errors import ArtifactError, ConfigError, one_line
+from adfl_deploy.model.artifact import SIDECAR, ArtifactInfo, onnx_file
 from adfl_deploy.model.preprocess import UINT8_NHWC, normalise
 from adfl_deploy.optional import installed
 from adfl_deploy.runtime.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
@@ -82,8 +82,38 @@ def onnxruntime_runner(directory: Path, info: ArtifactInfo, precision: str | Non
         session = ort.InferenceSession(str(directory / model_file), options, providers=providers)
     except Exception as exc:
         raise ConfigError(f"{directory / model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
+    check_onnx_input(session, info, directory / model_file)
     names = ([info.output_name], info.input_name)
     return lambda blob: session.run(names[0], {names[1]: blob})[0]
+
+
+def check_onnx_input(session, info: ArtifactInfo, path: Path) -> None:
+    """The ONNX file's input and output agree with the sidecar (name, element type, and the
+    fixed dimensions of the input shape), else a one-line ``ArtifactError`` at load instead of
+    an ONNX Runtime error on the first batch."""
+    prep = info.preprocessing
+    if info.input_format == UINT8_NHWC:
+        expected, element = (prep.height, prep.width, 3), "tensor(uint8)"
+        layout = f"(N, {prep.height}, {prep.width}, 3) uint8"
+    else:
+        expected, element = (3, prep.height, prep.width), "tensor(float)"
+        layout = f"(N, 3, {prep.height}, {prep.width}) float32"
+    inputs = {i.name: i for i in session.get_inputs()}
+    where = f"{path}: does not match {SIDECAR}"
+    fix = "re-export the model with adfl export (or restore the original sidecar)"
+    if info.input_name not in inputs:
+        raise ArtifactError(f"{where}: no input {info.input_name!r} (it has {', '.join(inputs)}); {fix}")
+    if info.output_name not in {o.name for o in session.get_outputs()}:
+        raise ArtifactError(f"{where}: no output {info.output_name!r}; {fix}")
+    found = inputs[info.input_name]
+    shape = list(found.shape)
+    fixed = len(shape) == 4 and all(not isinstance(d, int) or d == e for d, e in zip(shape[1:], expected))
+    if found.type != element or not fixed:
+        model_side = "x".join(str(d) if isinstance(d, int) else "N" for d in shape)
+        raise ArtifactError(
+            f"{where}: the model takes {info.input_name} {model_side} {found.type}, the sidecar says {layout} "
+            f"({info.input_format}, preprocessing {prep.height}x{prep.width}); {fix}"
+        )
 
 
 def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> Runner:
