@@ -75,15 +75,14 @@ def run(args) -> int:
             raise ValueError("an exported artefact does not know its dataset: pass --test-set NAME=ROOT")
         specs = [info["train_set"]]
     out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "eval"
-    results = []
-    print("| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |\n|---|---|---|---:|---:|---:|---:|")
-    for spec in specs:
-        dataset = load_dataset_spec(spec)
+    datasets = [(spec, load_dataset_spec(spec)) for spec in specs]  # every layout checked before any work
+    results, table = [], ["| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |", "|---|---|---|---:|---:|---:|---:|"]
+    for spec, dataset in datasets:
         name = dataset.name
         ev = evaluate(embed, dataset, flip=args.flip, rerank=args.rerank, progress=True)
         m = ev.metrics
         results.append({"test_set": spec, **m})
-        print(f"| {info['model']} | {info['train_set'] or '?'} | {name} | {m['rank1']:.3f} | {m['rank5']:.3f} | {m['rank10']:.3f} | {m['mAP']:.3f} |")
+        table.append(f"| {info['model']} | {info['train_set'] or '?'} | {name} | {m['rank1']:.3f} | {m['rank5']:.3f} | {m['rank10']:.3f} | {m['mAP']:.3f} |")
         step = max(1, len(dataset.query) // max(args.show, 1))
         picks = list(range(0, len(dataset.query), step))[: args.show]
         ranked_lists_png(dataset, ev.distance, picks, out / f"ranked_{name}.png")
@@ -95,5 +94,6 @@ def run(args) -> int:
             attention_png(crops, attention_heatmaps(model, crops, prep), [f"{s.pid} c{s.camid}" for s in samples], out / f"attention_{name}.png")
     report = {**{k: v for k, v in info.items()}, "source": str(source), "results": results}
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2) + "\n")
+    print("\n".join(table))  # only once every result exists: an error leaves no half table
     print(f"wrote {out / 'metrics.json'} and PNGs in {out}")
     return 0

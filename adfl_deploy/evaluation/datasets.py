@@ -76,22 +76,37 @@ def _market_split(folder: Path, keep_distractors: bool) -> tuple[Sample, ...]:
     return tuple(samples)
 
 
+def _is_market_root(folder: Path) -> bool:
+    return (folder / "bounding_box_train").is_dir() or (folder / "query").is_dir()
+
+
 def _market_root(root: Path) -> Path:
     """Accept the dataset folder itself or a parent with one subfolder holding it."""
-    if (root / "bounding_box_train").is_dir() or (root / "query").is_dir():
+    if _is_market_root(root):
         return root
-    candidates = [p for p in root.glob("*") if (p / "bounding_box_train").is_dir()] if root.is_dir() else []
+    candidates = [p for p in root.glob("*") if _is_market_root(p)] if root.is_dir() else []
     if len(candidates) == 1:
         return candidates[0]
     raise ConfigError(f"{root}: not a Market-style dataset root; expected {MARKET_LAYOUT}")
 
 
-def read_market_style(root: str | Path, name: str = "market-style") -> ReidDataset:
+def _optional_train(read, folder: Path, need_train: bool) -> tuple[Sample, ...]:
+    """The training split; for evaluation (``need_train=False``) a missing or empty one is no
+    error: scoring reads only query and gallery."""
+    if need_train or (folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())):
+        return tuple(read())
+    return ()
+
+
+def read_market_style(root: str | Path, name: str = "market-style", need_train: bool = True) -> ReidDataset:
+    """A Market-style folder; ``need_train=False`` (evaluation): ``bounding_box_train/`` may be
+    missing or empty, ``query/`` and ``bounding_box_test/`` suffice."""
     root = _market_root(Path(root))
+    train_dir = root / "bounding_box_train"
     return ReidDataset(
         name=name,
         root=str(root),
-        train=_market_split(root / "bounding_box_train", keep_distractors=False),
+        train=_optional_train(lambda: _market_split(train_dir, keep_distractors=False), train_dir, need_train),
         query=_market_split(root / "query", keep_distractors=False),
         gallery=_market_split(root / "bounding_box_test", keep_distractors=True),
     )
@@ -114,17 +129,21 @@ def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[Sample]:
     return samples
 
 
-def read_msmt17(root: str | Path) -> ReidDataset:
+def read_msmt17(root: str | Path, need_train: bool = True) -> ReidDataset:
+    """An MSMT17 root; ``need_train=False`` (evaluation): the training lists and folder may be
+    missing, the query and gallery lists with the test folder suffice."""
     root = Path(root)
-    if (root / "mask_train_v2").is_dir():
+    if (root / "mask_train_v2").is_dir() or (root / "mask_test_v2").is_dir():
         train_dir, test_dir = root / "mask_train_v2", root / "mask_test_v2"
     else:
         train_dir, test_dir = root / "train", root / "test"
-    if not train_dir.is_dir() or not test_dir.is_dir():
+    if (need_train and not train_dir.is_dir()) or not test_dir.is_dir():
         raise ConfigError(f"{root}: not an MSMT17 root; expected {MSMT_LAYOUT}")
-    train = _msmt_list(root, "list_train.txt", train_dir)
-    if (root / "list_val.txt").is_file():
-        train += _msmt_list(root, "list_val.txt", train_dir)
+    train: list[Sample] = []
+    if need_train or (train_dir.is_dir() and (root / "list_train.txt").is_file()):
+        train = _msmt_list(root, "list_train.txt", train_dir)
+        if (root / "list_val.txt").is_file():
+            train += _msmt_list(root, "list_val.txt", train_dir)
     return ReidDataset(
         name="msmt17",
         root=str(root),
@@ -135,23 +154,27 @@ def read_msmt17(root: str | Path) -> ReidDataset:
 
 
 READERS = {
-    "market1501": lambda root: read_market_style(root, "market1501"),
-    "dukemtmc": lambda root: read_market_style(root, "dukemtmc"),
+    "market1501": lambda root, need_train=True: read_market_style(root, "market1501", need_train),
+    "dukemtmc": lambda root, need_train=True: read_market_style(root, "dukemtmc", need_train),
     "msmt17": read_msmt17,
     "market-style": read_market_style,
 }
 
 
-def load_dataset(name: str, root: str | Path) -> ReidDataset:
-    """Read dataset ``name`` (market1501, dukemtmc, msmt17 or market-style) from ``root``."""
+def load_dataset(name: str, root: str | Path, need_train: bool = True) -> ReidDataset:
+    """Read dataset ``name`` (market1501, dukemtmc, msmt17 or market-style) from ``root``;
+    ``need_train=False`` for a test set (its training split may be missing or empty)."""
     if name not in READERS:
         raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(READERS)}")
-    return READERS[name](root)
+    if name == "market-style":
+        return read_market_style(root, need_train=need_train)
+    return READERS[name](root, need_train=need_train)
 
 
-def load_dataset_spec(spec: str) -> ReidDataset:
-    """``NAME=ROOT`` (the command-line form, e.g. ``market-style=../shared/data/con-reid``)."""
+def load_dataset_spec(spec: str, need_train: bool = False) -> ReidDataset:
+    """``NAME=ROOT`` (the command-line form of a test set, e.g. ``market-style=../shared/data/con-reid``);
+    only query and gallery are required unless ``need_train``."""
     name, sep, root = spec.partition("=")
     if not sep or not name or not root:
         raise ConfigError(f"dataset {spec!r}: expected NAME=ROOT, e.g. market-style=../shared/data/con-reid")
-    return load_dataset(name, root)
+    return load_dataset(name, root, need_train)
