@@ -41,12 +41,22 @@ class Preprocessing:
     channel_order: str = "RGB"
 
 
+def _uint8_hint(crop: np.ndarray) -> str:
+    """How to make ``crop`` uint8 without blackening it: a float image in 0-1 must be scaled to
+    0-255 first (a bare ``.astype(np.uint8)`` turns it to zeros)."""
+    scaled = "(crop * 255).clip(0, 255).astype(np.uint8)"
+    if np.issubdtype(crop.dtype, np.floating) and crop.size and np.isfinite(crop).any():
+        if float(np.abs(crop[np.isfinite(crop)]).max()) <= 1.0:
+            return f"its values are in 0-1: scale them to 0-255 first, {scaled} (a bare .astype(np.uint8) makes it black)"
+    return f"convert it with crop.clip(0, 255).astype(np.uint8) if its values are 0-255, or {scaled} if they are 0-1"
+
+
 def check_crop(crop: object, index: int = 0) -> np.ndarray:
     """Validate one crop: a non-empty HxWx3 uint8 array. Errors say which crop and what to do."""
     if not isinstance(crop, np.ndarray):
         raise ValueError(f"crop {index}: expected a numpy array (H, W, 3) uint8, got {type(crop).__name__}")
     if crop.dtype != np.uint8:
-        raise ValueError(f"crop {index}: expected dtype uint8 (BGR image), got {crop.dtype}; convert with .astype(np.uint8)")
+        raise ValueError(f"crop {index}: expected dtype uint8 (BGR image, 0-255), got {crop.dtype}; {_uint8_hint(crop)}")
     if crop.ndim != 3 or crop.shape[2] != 3:
         raise ValueError(f"crop {index}: expected shape (H, W, 3) BGR, got {crop.shape}")
     if crop.shape[0] == 0 or crop.shape[1] == 0:
