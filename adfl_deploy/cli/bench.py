@@ -49,27 +49,17 @@ def add_parser(sub) -> None:
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
     g.add_argument("--detector", default="motion", help="motion, fastestdet or a YOLO ONNX")
+    a = p.add_argument_group("association benchmark (--association)")
+    a.add_argument("--association", action="store_true", help="cost of one association tick as the known identities grow")
+    a.add_argument("--identities", default="100,1000,10000", help="comma list of identity counts")
 
 
 def _torch_fn(checkpoint: str, precision: str):
-    """(run, on_gpu): PyTorch eager on the GPU when there is one (fp32 or fp16), else the CPU
-    (fp32); each call includes the copies in and out, as the other backends' do."""
-    import torch
+    """(run, on_gpu): PyTorch eager for a training checkpoint, from the torch backend that the
+    training side registers (the same runner ``Embedder`` uses for ``backend="torch"``)."""
+    from adfl_deploy.runtime.backends import BACKENDS
 
-    from adfl_deploy.train.checkpoint import load_model
-
-    model, _ = load_model(checkpoint)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("PyTorch eager fp16 needs a CUDA device; use --torch-precision fp32 here")
-    dtype = torch.float16 if precision == "fp16" else torch.float32
-    model = model.to(device=device, dtype=dtype).eval()
-
-    def run(blob):
-        with torch.no_grad():
-            return model(torch.from_numpy(blob).to(device=device, dtype=dtype)).float().cpu()
-
-    return run, device.type == "cuda"
+    return BACKENDS.get("torch").checkpoint_runner(checkpoint, precision)
 
 
 GPU_BACKENDS = ("tensorrt", "onnxruntime-cuda")
@@ -140,6 +130,27 @@ def run_pipeline(args) -> int:
     return 0
 
 
+def run_association(args) -> int:
+    from adfl_deploy.bench.association_bench import AssociationBenchConfig, markdown, run_benchmark
+    from adfl_deploy.bench.model_bench import machine_info
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.files import atomic_write_text
+
+    try:
+        counts = tuple(int(n) for n in args.identities.split(","))
+    except ValueError:
+        raise ConfigError(f"--identities {args.identities!r}: expected a comma list of whole numbers, e.g. 100,1000,10000") from None
+    if min(counts) < 1 or max(counts) > 200_000:
+        raise ConfigError(f"--identities {args.identities}: use counts from 1 to 200000")
+    report = run_benchmark(AssociationBenchConfig(identities=counts))
+    report = {"machine": machine_info(), "command": f"adfl bench --association --identities {args.identities}", **report}
+    print(markdown(report))
+    out = Path(args.out or "out/bench-association")
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out / 'bench.json'}")
+    return 0
+
+
 def _batches(text: str) -> list[int]:
     from adfl_deploy.errors import ConfigError
 
@@ -150,12 +161,22 @@ def _batches(text: str) -> list[int]:
 
 
 def run(args) -> int:
+    if args.association:
+        return run_association(args)
     if args.pipeline:
         return run_pipeline(args)
     if not args.artifact:
         raise ValueError("adfl bench needs an artefact folder (or --pipeline)")
     from adfl_deploy.assets import load_sample_crops
-    from adfl_deploy.bench.model_bench import bench_callable, check_settings, machine_info, markdown, plot, rows_as_dicts, with_peak
+    from adfl_deploy.bench.model_bench import (
+        bench_callable,
+        check_settings,
+        machine_info,
+        markdown,
+        plot,
+        rows_as_dicts,
+        with_peak,
+    )
     from adfl_deploy.files import atomic_write_text
     from adfl_deploy.model.artifact import load_artifact
     from adfl_deploy.model.preprocess import prepare, to_blob

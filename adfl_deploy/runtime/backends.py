@@ -1,73 +1,124 @@
-"""Inference backends behind ``Embedder``: each turns an artefact into a function
-``(N, 3, H, W) float32 -> (N, D) float32``.
+"""Inference backends behind ``Embedder``, in a registry (``BACKENDS``): each turns an
+artefact into a function ``batch -> (N, D) float32``.
 
 - ``onnxruntime-cpu`` / ``onnxruntime-cuda``: the portable ONNX (local functions carry the fused
   attention), on the CPU or the CUDA execution provider (``onnxruntime-gpu`` installed instead
   of ``onnxruntime``);
-- ``torch``: the network rebuilt from the sidecar's config with ``model_state.pt`` (written by
-  ``adfl export``, loaded with ``weights_only=True``); only where PyTorch is installed;
 - ``tensorrt``: the sidecar's engine, checked against the installed TensorRT and GPU
   (``engine_info.check_engine``), run by ``tensorrt_runner`` (cuda-python buffers and stream;
-  the fused-attention plugin library from ``make native`` or $ADFL_PLUGIN_LIBRARY).
+  the fused-attention plugin library from ``make native`` or $ADFL_PLUGIN_LIBRARY);
+- ``torch``: PyTorch eager, which lives on the training side (``adfl_deploy.train.torch_backend``)
+  and is found through the entry point ``adfl_deploy.backends`` only when asked for.
+
+A backend is a class with ``unavailable(directory, info) -> reason | None`` and
+``load(directory, info, precision, **options) -> (runner, precision)``; register another with
+``BACKENDS.register("name", MyBackend)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from adfl_deploy.errors import ArtifactError, ConfigError, one_line
+from adfl_deploy.errors import ArtifactError, BackendUnavailable, ConfigError, EngineError, one_line
 from adfl_deploy.model.artifact import SIDECAR, ArtifactInfo, onnx_file
-from adfl_deploy.model.preprocess import UINT8_NHWC, normalise
-from adfl_deploy.optional import installed
+from adfl_deploy.model.preprocess import UINT8_NHWC
+from adfl_deploy.registry import Registry
 from adfl_deploy.runtime.engine_info import check_engine, device_compute_capability, installed_tensorrt_version
 
 Runner = Callable[[np.ndarray], np.ndarray]
-BACKENDS = ("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "torch")
+#: backend name -> backend class; "torch" comes from the training side's entry point
+BACKENDS: Registry[type] = Registry("backend", "adfl_deploy.backends")
 #: fastest first, for backend="auto"
 AUTO_ORDER = ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
-STATE_FILE = "model_state.pt"
+
+
+def names() -> list[str]:
+    return ["auto", *BACKENDS.names()]
+
+
+def _backend(name: str):
+    try:
+        return BACKENDS.get(name)
+    except ImportError as exc:  # an entry point whose package needs what is not installed
+        raise BackendUnavailable(f"backend {name} is not available here: {exc}") from None
+
+
+def unavailable(name: str, directory: Path, info: ArtifactInfo) -> str | None:
+    """None if backend ``name`` can run the artefact here, else the one-line reason."""
+    try:
+        backend = _backend(name)
+    except BackendUnavailable as exc:
+        return str(exc)
+    return backend.unavailable(directory, info)
 
 
 def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
-    """backend -> None if usable here, else the one-line reason it is not."""
-    import onnxruntime as ort
-
-    providers = ort.get_available_providers()
-    return {
-        "tensorrt": _engine_problem(info),
-        "onnxruntime-cpu": None,
-        "onnxruntime-cuda": None if "CUDAExecutionProvider" in providers else "onnxruntime-gpu with a CUDA device is not installed",
-        "torch": (
-            None
-            if installed("torch") and STATE_FILE in info.sha256
-            else ("PyTorch is not installed" if not installed("torch") else f"the artefact has no {STATE_FILE}")
-        ),
-    }
-
-
-def _engine_problem(info: ArtifactInfo) -> str | None:
-    """Why the artefact's engine cannot run here (one line), or None."""
-    try:
-        check_engine(info.engine, installed_tensorrt_version(), device_compute_capability())
-    except ConfigError as exc:
-        return str(exc)
-    return None
+    """backend -> None if usable here, else the one-line reason it is not (every registered
+    backend; the torch one is imported only where PyTorch is installed)."""
+    return {name: unavailable(name, directory, info) for name in BACKENDS.names()}
 
 
 def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    reasons = available(directory, info)
+    """The backend to use: ``auto`` picks the first usable of ``AUTO_ORDER``."""
     if backend == "auto":
-        return next(b for b in AUTO_ORDER if reasons[b] is None)
-    if backend == "tensorrt" and reasons[backend] is not None:
-        raise ConfigError(reasons[backend])  # already says what to do
-    if reasons[backend] is not None:
-        raise ConfigError(f"backend {backend} is not available here: {reasons[backend]}")
+        return next(b for b in AUTO_ORDER if unavailable(b, directory, info) is None)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(names())}")
+    reason = unavailable(backend, directory, info)
+    if reason is not None:
+        if backend == "tensorrt":
+            raise EngineError(reason)  # already says what to do
+        raise BackendUnavailable(reason if reason.startswith("backend ") else f"backend {backend} is not available here: {reason}")
     return backend
+
+
+def load(backend: str, directory: Path, info: ArtifactInfo, precision: str | None, **options) -> tuple[Runner, str]:
+    """(runner, the precision it runs) for a resolved backend."""
+    return _backend(backend).load(directory, info, precision, **options)
+
+
+class OnnxRuntimeCpu:
+    cuda = False
+
+    @classmethod
+    def unavailable(cls, directory: Path, info: ArtifactInfo) -> str | None:
+        if not cls.cuda:
+            return None
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return None
+        return "onnxruntime-gpu with a CUDA device is not installed"
+
+    @classmethod
+    def load(cls, directory: Path, info: ArtifactInfo, precision: str | None, threads: int | None = None, **_):
+        return onnxruntime_runner(directory, info, precision, cuda=cls.cuda, threads=threads), precision or info.precision
+
+
+class OnnxRuntimeCuda(OnnxRuntimeCpu):
+    cuda = True
+
+
+class TensorRT:
+    @staticmethod
+    def unavailable(directory: Path, info: ArtifactInfo) -> str | None:
+        try:
+            check_engine(info.engine, installed_tensorrt_version(), device_compute_capability())
+        except (ConfigError, EngineError) as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def load(directory: Path, info: ArtifactInfo, precision: str | None, plugin_library: str | Path | None = None, **_):
+        return tensorrt_runner(directory, info, precision, plugin_library), info.engine.precision
+
+
+BACKENDS.register("onnxruntime-cpu", OnnxRuntimeCpu)
+BACKENDS.register("onnxruntime-cuda", OnnxRuntimeCuda)
+BACKENDS.register("tensorrt", TensorRT)
 
 
 def onnxruntime_runner(directory: Path, info: ArtifactInfo, precision: str | None, cuda: bool, threads: int | None) -> Runner:
@@ -81,7 +132,7 @@ def onnxruntime_runner(directory: Path, info: ArtifactInfo, precision: str | Non
     try:
         session = ort.InferenceSession(str(directory / model_file), options, providers=providers)
     except Exception as exc:
-        raise ConfigError(f"{directory / model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
+        raise ArtifactError(f"{directory / model_file}: ONNX Runtime cannot load it ({one_line(exc)})") from None
     check_onnx_input(session, info, directory / model_file)
     names = ([info.output_name], info.input_name)
     return lambda blob: session.run(names[0], {names[1]: blob})[0]
@@ -116,41 +167,12 @@ def check_onnx_input(session, info: ArtifactInfo, path: Path) -> None:
         )
 
 
-def torch_runner(directory: Path, info: ArtifactInfo, precision: str | None) -> Runner:
-    import torch
-
-    from adfl_deploy.train.models import create_model
-
-    if precision not in (None, "fp32"):
-        raise ConfigError(f"the torch backend runs fp32 only, not {precision}")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the stored weights replace the random init
-        model = create_model(info.model).eval()
-    try:
-        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as exc:
-        raise ConfigError(f"{directory / STATE_FILE}: cannot load the weights ({one_line(exc)})") from None
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-
-    def run(blob: np.ndarray) -> np.ndarray:
-        if info.input_format == UINT8_NHWC:  # the graph's folded normalisation, done here
-            blob = normalise(blob, info.preprocessing)
-        with torch.no_grad():
-            return model(torch.from_numpy(blob).to(device)).float().cpu().numpy()
-
-    return run
-
-
 def tensorrt_runner(directory: Path, info: ArtifactInfo, precision: str | None, plugin_library: str | Path | None) -> Runner:
     from adfl_deploy.runtime.tensorrt_runner import TensorRTRunner, plugin_library_path
 
     engine = info.engine
     assert engine is not None  # resolve() checked it
     if precision not in (None, engine.precision):
-        raise ConfigError(f"{engine.file} is a {engine.precision} engine, not {precision}; build another with adfl export --engine")
+        raise EngineError(f"{engine.file} is a {engine.precision} engine, not {precision}; build another with adfl export --engine")
     plugins = plugin_library_path(plugin_library) if info.fused_ops else None
     return TensorRTRunner(directory / engine.file, plugins)

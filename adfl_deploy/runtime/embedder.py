@@ -5,17 +5,45 @@ backend (``adfl_deploy.runtime.backends``). Torch-free unless the torch backend 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from adfl_deploy.assets import EDGE_MODEL
 from adfl_deploy.model.artifact import ArtifactInfo, load_artifact
 from adfl_deploy.model.preprocess import l2_normalise, prepare
+from adfl_deploy.registry import Registry
 from adfl_deploy.runtime import backends
+from adfl_deploy.runtime.colour_histogram import ColourHistogramEmbedder
 
 log = logging.getLogger(__name__)
 
-BACKENDS = backends.BACKENDS
+
+
+@runtime_checkable
+class EmbedderLike(Protocol):
+    """What the pipeline needs of an embedder: ``embed(crops) -> (N, D)`` unit vectors, and
+    ``name``/``backend``/``precision`` for the run's records."""
+
+    name: str
+    backend: str
+    precision: str
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray: ...
+
+
+#: embedder name -> factory(backend=...) for embedders that are not an artefact folder
+EMBEDDERS: Registry[Callable[..., EmbedderLike]] = Registry("embedder", "adfl_deploy.embedders")
+
+
+def create_embedder(model: str | Path = "", backend: str = "auto") -> EmbedderLike:
+    """A registered embedder by name (``colour-histogram``), else the exported artefact in the
+    folder ``model`` (empty: the shipped edge model)."""
+    if isinstance(model, str) and model and model in EMBEDDERS:
+        return EMBEDDERS.get(model)(backend=backend)
+    return Embedder.from_artifact(model or EDGE_MODEL, backend=backend)
 
 
 class Embedder:
@@ -42,15 +70,7 @@ class Embedder:
         directory = Path(directory)
         info = load_artifact(directory)
         chosen = backends.resolve(backend, directory, info)
-        if chosen == "torch":
-            run = backends.torch_runner(directory, info, precision)
-            precision = "fp32"
-        elif chosen == "tensorrt":
-            run = backends.tensorrt_runner(directory, info, precision, plugin_library)
-            precision = info.engine.precision
-        else:
-            run = backends.onnxruntime_runner(directory, info, precision, cuda=chosen == "onnxruntime-cuda", threads=threads)
-        precision = precision or info.precision
+        run, precision = backends.load(chosen, directory, info, precision, threads=threads, plugin_library=plugin_library)
         log.info("embedder: %s (%s) on %s%s", info.model.name, precision, chosen, " (auto)" if backend == "auto" else "")
         return cls(run, info, chosen, precision)
 
@@ -85,3 +105,6 @@ class Embedder:
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         """BGR uint8 crops of any size -> (N, D) float32 L2-normalised embeddings."""
         return l2_normalise(self.embed_batch(self.prepare(crops)))
+
+
+EMBEDDERS.register("colour-histogram", lambda backend="auto": ColourHistogramEmbedder())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import EngineError
 from adfl_deploy.optional import installed
 
 
@@ -49,20 +49,20 @@ def device_compute_capability(device: int = 0) -> str | None:
 
 
 def check_engine(engine: EngineInfo | None, tensorrt_version: str | None, compute_capability: str | None) -> None:
-    """Raise a one-line ConfigError when the engine cannot run here."""
+    """Raise a one-line EngineError when the engine cannot run here."""
     if engine is None:
-        raise ConfigError("the artefact has no TensorRT engine; build one with: adfl export CHECKPOINT --out DIR --engine")
+        raise EngineError("the artefact has no TensorRT engine; build one with: adfl export CHECKPOINT --out DIR --engine")
     if tensorrt_version is None:
-        raise ConfigError(f"{engine.file} needs TensorRT {engine.tensorrt_version}, which is not installed here; use backend onnxruntime-cuda or onnxruntime-cpu")
+        raise EngineError(f"{engine.file} needs TensorRT {engine.tensorrt_version}, which is not installed here; use backend onnxruntime-cuda or onnxruntime-cpu")
     if tensorrt_version != engine.tensorrt_version:
-        raise ConfigError(
+        raise EngineError(
             f"{engine.file} was built with TensorRT {engine.tensorrt_version} but {tensorrt_version} is installed; "
             "rebuild it here (adfl export --engine, or the trtexec line in the export log)"
         )
     if compute_capability is None:
-        raise ConfigError(f"{engine.file} needs a CUDA GPU (built for compute capability {engine.compute_capability}) and none was found")
+        raise EngineError(f"{engine.file} needs a CUDA GPU (built for compute capability {engine.compute_capability}) and none was found")
     if compute_capability != engine.compute_capability:
-        raise ConfigError(
+        raise EngineError(
             f"{engine.file} was built for a GPU of compute capability {engine.compute_capability}"
             f"{' (' + engine.gpu + ')' if engine.gpu else ''} but this GPU is {compute_capability}; rebuild the engine on this device"
         )

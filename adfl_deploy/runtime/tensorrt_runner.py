@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import ArtifactError, EngineError
 
 #: where ``make native`` puts the plugin library, unless ADFL_PLUGIN_LIBRARY says otherwise
 DEFAULT_PLUGIN_LIBRARY = Path(__file__).resolve().parents[2] / "build" / "libadfl_plugins.so"
@@ -57,7 +57,7 @@ def batch_range(profile: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]
 def output_max_shape(shape: tuple[int, ...], max_batch: int) -> tuple[int, ...]:
     """An output's shape at the largest batch: the engine reports the dynamic batch as -1."""
     if any(d < 0 for d in shape[1:]):
-        raise ConfigError(f"engine output shape {shape} is dynamic beyond the batch axis; re-export the model")
+        raise ArtifactError(f"engine output shape {shape} is dynamic beyond the batch axis; re-export the model")
     return (max_batch, *shape[1:])
 
 
@@ -101,6 +101,12 @@ class _Cuda:
         return ptr, array
 
 
+
+def _stream_handle(stream) -> int:
+    """The raw cudaStream_t value of a cuda.bindings stream (``int()`` on it is deprecated)."""
+    protocol = getattr(stream, "__cuda_stream__", None)
+    return int(protocol()[1]) if protocol is not None else int(stream)
+
 class TensorRTRunner:
     """``runner(batch) -> (N, D) float32`` on a TensorRT engine; ``max_batch`` is its profile's."""
 
@@ -112,17 +118,17 @@ class TensorRTRunner:
         logger = trt.Logger(trt.Logger.WARNING)
         if plugin_library is not None:
             if not plugin_library.is_file():
-                raise ConfigError(f"{plugin_library}: the engine needs the fused-attention plugins; run make native or set ADFL_PLUGIN_LIBRARY")
+                raise EngineError(f"{plugin_library}: the engine needs the fused-attention plugins; run make native or set ADFL_PLUGIN_LIBRARY")
             trt.get_plugin_registry().load_library(str(plugin_library))
         self._runtime = trt.Runtime(logger)
         self._engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self._engine is None:
-            raise ConfigError(f"{engine_path}: TensorRT cannot deserialize it (see the log above); rebuild it with adfl export --engine")
+            raise EngineError(f"{engine_path}: TensorRT cannot deserialize it (see the log above); rebuild it with adfl export --engine")
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ConfigError(f"{engine_path}: expected one input and one output, found {inputs} -> {outputs}")
+            raise ArtifactError(f"{engine_path}: expected one input and one output, found {inputs} -> {outputs}")
         profile = tuple(tuple(s) for s in self._engine.get_tensor_profile_shape(inputs[0], 0))
         self.min_batch, self.max_batch = batch_range(profile)
         self._in = TensorPlan(inputs[0], self._dtype(trt, inputs[0]), profile[2])
@@ -149,7 +155,7 @@ class TensorRTRunner:
         if not self._context.set_input_shape(self._in.name, tuple(batch.shape)):
             raise ValueError(f"TensorRT rejected input shape {batch.shape}")
         cuda("cudaMemcpyAsync", self._device[self._in.name], self._host[self._in.name][0], in_bytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream)
-        if not self._context.execute_async_v3(int(self._stream)):
+        if not self._context.execute_async_v3(_stream_handle(self._stream)):
             raise RuntimeError("TensorRT execute_async_v3 failed (see the log above)")
         cuda("cudaMemcpyAsync", self._host[self._out.name][0], self._device[self._out.name], out_bytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream)
         cuda("cudaStreamSynchronize", self._stream)

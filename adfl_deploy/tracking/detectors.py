@@ -9,22 +9,51 @@
 
 Every detector applies the same filters (``DetectionFilter``): confidence, minimum box size and
 an optional region-of-interest mask per camera.
+
+Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``; any other name is the
+path of a YOLO ONNX). A user's detector is a class with ``__call__(frame, roi_mask) ->
+Detections`` (and ``per_camera = True`` if it keeps state about one camera) plus one line:
+``DETECTORS.register("mine", lambda filters: Mine(filters))``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from adfl_deploy.assets import ASSETS
 from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.registry import Registry
 from adfl_deploy.tracking.detections import Detections, nms
 
 FASTESTDET = ASSETS / "detectors" / "fastestdet" / "FastestDet.onnx"
 PERSON = 0  # COCO class index
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """``detector(frame_bgr, roi_mask) -> Detections`` of persons in frame pixels."""
+
+    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections: ...
+
+
+#: detector name -> factory(DetectionFilter) -> Detector; entry-point group "adfl_deploy.detectors"
+DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", "adfl_deploy.detectors")
+
+
+def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
+    """A registered detector by name, else ``name`` is the path of a YOLOv5/v8 ONNX."""
+    filters = filters or DetectionFilter()
+    if name in DETECTORS:
+        return DETECTORS.get(name)(filters)
+    if not Path(name).is_file():
+        raise ConfigError(f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a YOLOv5/v8 ONNX")
+    return YoloOnnx(name, filters)
 
 
 @dataclass(frozen=True)
@@ -203,3 +232,7 @@ class MotDetections:
             return Detections.empty()
         xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
         return self.filters.apply(Detections(xyxy, rows[:, 6].copy(), np.zeros(len(rows), np.int64)), roi_mask)
+
+
+DETECTORS.register("fastestdet", lambda filters: FastestDet(filters=filters))
+DETECTORS.register("motion", lambda filters: MotionDetector(filters=filters))

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-import op_reference as ref
 from adfl_deploy.train.models.attention import ops
 from adfl_deploy.train.models.attention.cuda_kernels import library_path, use_cuda_kernels
+
+import op_reference as ref
 
 pytestmark = pytest.mark.gpu
 

@@ -10,9 +10,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-import op_reference as ref
 from adfl_deploy.export.onnx_ops import DOMAIN, OP_TYPES, VERSION, function_proto
 from adfl_deploy.train.models.attention import ops
+
+import op_reference as ref
 
 OP_NAMES = list(OP_TYPES)
 # attn3 of a ResNet18 at 256x128 (C=256, 16x8) and a small odd shape

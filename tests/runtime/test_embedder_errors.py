@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import BackendUnavailable, ConfigError
 from adfl_deploy.model.artifact import SIDECAR
 from adfl_deploy.runtime.embedder import Embedder
 
@@ -82,13 +82,13 @@ def test_foreign_sidecar_field(broken):
 def test_unknown_and_unavailable_backends(artifact_dir):
     with pytest.raises(ConfigError, match="unknown backend"):
         Embedder.from_artifact(artifact_dir, backend="tensorrt-on-mars")
-    with pytest.raises(ConfigError, match="onnxruntime-cuda is not available here: onnxruntime-gpu") as err:
+    with pytest.raises(BackendUnavailable, match="onnxruntime-cuda is not available here: onnxruntime-gpu") as err:
         Embedder.from_artifact(artifact_dir, backend="onnxruntime-cuda")
     assert "\n" not in str(err.value)
 
 
 def test_torch_backend_rejects_int8_and_foreign_weights(broken):
-    with pytest.raises(ConfigError, match="fp32 only"):
+    with pytest.raises(BackendUnavailable, match="runs fp32"):
         Embedder.from_artifact(broken, backend="torch", precision="int8")
     import torch
 

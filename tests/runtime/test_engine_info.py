@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import EngineError
 from adfl_deploy.runtime.engine_info import EngineInfo, check_engine
 
 ORIN_ENGINE = EngineInfo("model.engine", "10.3.0", "8.7", gpu="Orin")
@@ -21,7 +21,7 @@ ORIN_ENGINE = EngineInfo("model.engine", "10.3.0", "8.7", gpu="Orin")
     ],
 )
 def test_mismatches_fail_in_one_line(engine, trt, cc, match):
-    with pytest.raises(ConfigError, match=match) as info:
+    with pytest.raises(EngineError, match=match) as info:
         check_engine(engine, trt, cc)
     assert "\n" not in str(info.value)
 

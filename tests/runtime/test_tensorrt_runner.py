@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adfl_deploy.assets import load_sample_crops
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import ArtifactError, EngineError
 from adfl_deploy.model.artifact import load_artifact, write_sidecar
 from adfl_deploy.optional import installed
 from adfl_deploy.runtime import backends
@@ -31,7 +31,7 @@ def test_batch_range_and_output_buffer_come_from_the_profile():
     assert batch_range(((2, 128, 64, 3), (8, 128, 64, 3), (32, 128, 64, 3))) == (2, 32)
     assert output_max_shape((-1, 768), 32) == (32, 768)
     assert CROPS_PLAN.max_bytes == 32 * 128 * 64 * 3
-    with pytest.raises(ConfigError, match="dynamic beyond the batch"):
+    with pytest.raises(ArtifactError, match="dynamic beyond the batch"):
         output_max_shape((-1, -1), 32)
 
 
@@ -72,7 +72,7 @@ def test_auto_skips_an_engine_that_cannot_run_here(artifact_dir, tmp_path, monke
     write_sidecar(model, dataclasses.replace(load_artifact(model), engine=EngineInfo("model.engine", "10.3.0", "8.7")))
     monkeypatch.setattr(backends, "installed_tensorrt_version", lambda: None)
     assert Embedder.from_artifact(model).backend == "onnxruntime-cpu"
-    with pytest.raises(ConfigError, match="needs TensorRT 10.3.0, which is not installed"):
+    with pytest.raises(EngineError, match="needs TensorRT 10.3.0, which is not installed"):
         Embedder.from_artifact(model, backend="tensorrt")
 
 
