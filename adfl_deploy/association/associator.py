@@ -13,16 +13,26 @@ embedding), under the constraints users expect:
   empty, the pipeline calibrates it for its embedding (``adfl_deploy.association.calibration``).
 
 Late evidence may show that two identities are one person: they are merged into the older id
-and the merge is an event, so earlier records are never rewritten silently.
+and the merge is a decision of its own, so earlier records are never rewritten silently.
+``associate`` returns its decisions (typed events); nobody patches them afterwards.
+
+Cost stays bounded on cameras that run for days: galleries live in one array (``GalleryBank``)
+so a tick costs one matrix product of its embeddings with every gallery, not a Python loop per
+identity; that product serves matching and the merge check (a pair of identities can only come
+closer through new embeddings); identities unseen for ``forget_after_seconds`` retire.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.events import Box, Decision, GlobalIdAssigned, GlobalIdMerged
 
 INFEASIBLE = 1e6
 #: thresholds used when none is given or calibrated (tuned for the shipped model on Con-ReID)
@@ -39,6 +49,21 @@ class AssociationConfig:
     gallery_size: int = 10
     #: "cam1->cam2" -> (min_seconds, max_seconds) to walk from cam1 to cam2; absent pairs are free
     transitions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: an identity unseen for this long retires (a later sighting starts a new id); 0 = never
+    forget_after_seconds: float = 1800.0
+
+    def __post_init__(self) -> None:
+        for name in ("match_threshold", "merge_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 2.0:
+                raise ConfigError(f"association.{name}: {value} is not a cosine distance in (0, 2]")
+        if self.gallery_size < 1:
+            raise ConfigError(f"association.gallery_size: {self.gallery_size}; an identity needs at least 1 embedding")
+        if not (self.forget_after_seconds >= 0 and math.isfinite(self.forget_after_seconds)):
+            raise ConfigError(f"association.forget_after_seconds: {self.forget_after_seconds}; use seconds >= 0 (0 = never)")
+        for pair, (lo, hi) in self.transitions.items():
+            if "->" not in pair or not 0 <= lo <= hi:
+                raise ConfigError(f"association.transitions.{pair}: expected 'camA->camB': [min_s, max_s] with 0 <= min <= max")
 
 
 @dataclass(frozen=True)
@@ -47,24 +72,97 @@ class Tracklet:
     track_id: int
     embedding: np.ndarray  # unit vector
     time: float  # seconds
+    frame: int | None = None  # where the evidence comes from, for the decision's record
+    box: Box | None = None
 
 
 @dataclass
 class Identity:
     global_id: int
-    gallery: list = field(default_factory=list)
     #: camera -> (live track id or None, last time seen)
     seen: dict = field(default_factory=dict)
-
-    def distance(self, embedding: np.ndarray) -> float:
-        return float(1.0 - max(float(g @ embedding) for g in self.gallery))
 
     def last_seen(self) -> tuple[str, float] | None:
         return max(((cam, t) for cam, (_, t) in self.seen.items()), key=lambda ct: ct[1], default=None)
 
+    @property
+    def last_time(self) -> float:
+        last = self.last_seen()
+        return last[1] if last else -math.inf
+
+
+class GalleryBank:
+    """Every identity's last ``size`` embeddings in one (rows, size, dim) array, so the
+    similarity of a tick's embeddings to all identities is one matrix product over the whole
+    array (no per-identity loop, no copy). Rows of retired or merged identities are reused."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.emb: np.ndarray | None = None  # (capacity, size, dim) float32
+        self.count = np.zeros(0, np.int64)  # embeddings held per row
+        self.owner = np.zeros(0, np.int64)  # global id per row, 0 = free
+        self.row: dict[int, int] = {}  # global id -> row
+        self._free: list[int] = []
+
+    def _grow(self, dim: int) -> None:
+        capacity = 0 if self.emb is None else len(self.emb)
+        new = max(16, 2 * capacity)
+        emb = np.zeros((new, self.size, dim), np.float32)
+        if self.emb is not None:
+            emb[:capacity] = self.emb
+        self.emb = emb
+        self.count = np.concatenate([self.count, np.zeros(new - capacity, np.int64)])
+        self.owner = np.concatenate([self.owner, np.zeros(new - capacity, np.int64)])
+        self._free.extend(range(new - 1, capacity - 1, -1))
+
+    def add(self, gid: int, embeddings: np.ndarray) -> None:
+        embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
+        if gid not in self.row:
+            if not self._free:
+                self._grow(embeddings.shape[1])
+            self.row[gid] = self._free.pop()
+            self.owner[self.row[gid]] = gid
+        r = self.row[gid]
+        held = np.concatenate([self.emb[r, : self.count[r]], embeddings])[-self.size :]
+        self.emb[r, : len(held)] = held
+        self.count[r] = len(held)
+
+    def gallery(self, gid: int) -> np.ndarray:
+        r = self.row[gid]
+        return self.emb[r, : self.count[r]]
+
+    def remove(self, gid: int) -> None:
+        r = self.row.pop(gid)
+        self.count[r] = 0
+        self.owner[r] = 0
+        self._free.append(r)
+
+    def similarity(self, queries: np.ndarray) -> np.ndarray:
+        """(len(queries), capacity): each query's cosine similarity to each row's closest
+        gallery embedding; -inf for free rows (``owner`` names each row's identity)."""
+        queries = np.atleast_2d(np.asarray(queries, np.float32))
+        if self.emb is None:
+            return np.zeros((len(queries), 0), np.float32)
+        capacity, size, dim = self.emb.shape
+        used = np.flatnonzero(self.count)
+        high = int(used[-1]) + 1 if len(used) else 0  # rows are handed out lowest first
+        out = np.full((len(queries), capacity), -np.inf, np.float32)
+        if high:
+            sims = (self.emb[:high].reshape(high * size, dim) @ queries.T).reshape(high, size, len(queries))
+            valid = np.arange(size)[None, :] < self.count[:high, None]
+            out[:, :high] = np.where(valid[:, :, None], sims, -np.inf).max(axis=1).T
+        return out
+
+    def distances(self, queries: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """(global ids, (len(queries), len(ids)) cosine distance to each identity's closest
+        gallery embedding)."""
+        ids = list(self.row)
+        rows = np.fromiter((self.row[g] for g in ids), np.int64, len(ids))
+        return ids, 1.0 - self.similarity(queries)[:, rows].astype(np.float64)
+
 
 class Associator:
-    """``associate(tracklets) -> {(camera, track_id): global_id}`` plus an event list."""
+    """``associate(tracklets) -> decisions``; ``assignment`` maps (camera, track id) to global id."""
 
     def __init__(self, config: AssociationConfig = AssociationConfig()) -> None:
         self.config = config
@@ -72,8 +170,13 @@ class Associator:
         self.merge_threshold = MERGE_FRACTION * self.match_threshold if config.merge_threshold is None else config.merge_threshold
         self.identities: dict[int, Identity] = {}
         self.assignment: dict[tuple[str, int], int] = {}
-        self.events: list[dict] = []
+        #: every global id handed out and not merged away (retired ones included)
+        self.global_ids: set[int] = set()
+        self.bank = GalleryBank(config.gallery_size)
         self._ids = itertools.count(1)
+
+    def _window(self, first: str, second: str) -> tuple[float, float] | None:
+        return self.config.transitions.get(f"{first}->{second}")
 
     def _feasible(self, identity: Identity, t: Tracklet) -> bool:
         live_here = identity.seen.get(t.camera, (None, 0.0))[0]
@@ -83,7 +186,7 @@ class Associator:
             if cam != t.camera and track is not None and t.time - when < 1.0:
                 return False  # still being seen elsewhere right now
         last = identity.last_seen()
-        window = self.config.transitions.get(f"{last[0]}->{t.camera}") if last and last[0] != t.camera else None
+        window = self._window(last[0], t.camera) if last and last[0] != t.camera else None
         if window:
             lo, hi = window
             if not lo <= t.time - last[1] <= hi:
@@ -99,14 +202,14 @@ class Associator:
                     return False
                 if cam_a == cam_b:
                     continue
-                first, second, gap = ((cam_a, cam_b, time_b - time_a) if time_b >= time_a else (cam_b, cam_a, time_a - time_b))
-                window = self.config.transitions.get(f"{first}->{second}")
+                first, second, gap = (cam_a, cam_b, time_b - time_a) if time_b >= time_a else (cam_b, cam_a, time_a - time_b)
+                window = self._window(first, second)
                 if window and not window[0] <= gap <= window[1]:
                     return False
         return True
 
     def _add(self, identity: Identity, t: Tracklet) -> None:
-        identity.gallery = (identity.gallery + [t.embedding])[-self.config.gallery_size :]
+        self.bank.add(identity.global_id, t.embedding)
         identity.seen[t.camera] = (t.track_id, t.time)
 
     def end_track(self, camera: str, track_id: int, time: float) -> None:
@@ -115,50 +218,98 @@ class Associator:
         if gid is not None and gid in self.identities:
             self.identities[gid].seen[camera] = (None, time)
 
-    def associate(self, tracklets: list[Tracklet]) -> dict[tuple[str, int], int]:
-        known = [t for t in tracklets if (t.camera, t.track_id) in self.assignment]
-        for t in known:
-            self._add(self.identities[self.assignment[(t.camera, t.track_id)]], t)
-        new = [t for t in tracklets if (t.camera, t.track_id) not in self.assignment]
-        ids = list(self.identities)
-        if new and ids:
-            cost = np.full((len(new), len(ids)), INFEASIBLE)
+    def _match(self, new: list[Tracklet], dist: np.ndarray) -> dict[int, int]:
+        """Row in ``new`` -> global id, by minimum-cost assignment over feasible candidates;
+        ``dist``: (len(new), bank rows) distances. Only rows within the match threshold are
+        checked for feasibility, so the Python work does not grow with the identities."""
+        close = np.flatnonzero((dist < self.match_threshold).any(axis=0))
+        if not len(close):
+            return {}
+        ids = [int(self.bank.owner[c]) for c in close]
+        cost = np.full((len(new), len(close)), INFEASIBLE)
+        for j, (col, gid) in enumerate(zip(close, ids)):
+            identity = self.identities.get(gid)
             for i, t in enumerate(new):
-                for j, gid in enumerate(ids):
-                    if self._feasible(self.identities[gid], t):
-                        cost[i, j] = self.identities[gid].distance(t.embedding)
-            rows, cols = linear_sum_assignment(cost)
-            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.match_threshold}
-        else:
-            matched = {}
-        for i, t in enumerate(new):
-            gid = matched.get(i)
-            if gid is None:
-                gid = next(self._ids)
-                self.identities[gid] = Identity(gid)
-            self._add(self.identities[gid], t)
-            self.assignment[(t.camera, t.track_id)] = gid
-            self.events.append({"event": "global_id_assigned", "camera": t.camera, "track_id": t.track_id, "global_id": gid, "time": t.time, "new": i not in matched})
-        self._merge(max((t.time for t in tracklets), default=0.0))
-        return {(t.camera, t.track_id): self.assignment[(t.camera, t.track_id)] for t in tracklets}
+                if identity is not None and dist[i, col] < self.match_threshold and self._feasible(identity, t):
+                    cost[i, j] = dist[i, col]
+        rows, cols = linear_sum_assignment(cost)
+        return {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.match_threshold}
 
-    def _merge(self, time: float) -> None:
+    def associate(self, tracklets: list[Tracklet]) -> list[Decision]:
+        """Update identities with this tick's tracklets; returns the decisions made (new
+        assignments, then merges), in order. One matrix product gives every tracklet's
+        distance to every identity, for matching and for the merge check."""
+        now = max((t.time for t in tracklets), default=0.0)
+        self._retire(now)
+        if not tracklets:
+            return []
+        dist = 1.0 - self.bank.similarity(np.stack([t.embedding for t in tracklets])).astype(np.float64)
+        decisions: list[Decision] = []
+        owner: list[int] = []  # each tracklet's identity after this tick
+        new_rows = [i for i, t in enumerate(tracklets) if self.assignment.get((t.camera, t.track_id)) not in self.identities]
+        matched = self._match([tracklets[i] for i in new_rows], dist[new_rows]) if new_rows else {}
+        new_index = {i: k for k, i in enumerate(new_rows)}
+        for i, t in enumerate(tracklets):
+            if i not in new_index:
+                gid = self.assignment[(t.camera, t.track_id)]
+            else:
+                gid = matched.get(new_index[i])
+                if gid is None:
+                    gid = next(self._ids)
+                    self.identities[gid] = Identity(gid)
+                    self.global_ids.add(gid)
+                self.assignment[(t.camera, t.track_id)] = gid
+                decisions.append(GlobalIdAssigned(t.camera, t.track_id, gid, t.time, new_index[i] not in matched, t.frame, t.box))
+            self._add(self.identities[gid], t)
+            owner.append(gid)
+        decisions += self._merge(owner, dist, now)
+        return decisions
+
+    def _merge(self, owner: list[int], dist: np.ndarray, time: float) -> list[GlobalIdMerged]:
         """Merge identity pairs whose galleries agree (closer than ``merge_threshold``, stricter
-        than matching) and whose sightings are compatible."""
-        for a, b in itertools.combinations(sorted(self.identities), 2):
-            if a not in self.identities or b not in self.identities:
-                continue
-            ia, ib = self.identities[a], self.identities[b]
-            if not self._compatible(ia, ib):
-                continue
-            distance = min(ia.distance(e) for e in ib.gallery)
-            if distance < self.merge_threshold:
-                ia.gallery = (ia.gallery + ib.gallery)[-self.config.gallery_size :]
-                for cam, seen in ib.seen.items():
-                    if cam not in ia.seen or seen[1] > ia.seen[cam][1]:
-                        ia.seen[cam] = seen
-                for key, gid in self.assignment.items():
-                    if gid == b:
-                        self.assignment[key] = a
-                del self.identities[b]
-                self.events.append({"event": "global_id_merged", "kept": a, "merged": b, "distance": distance, "time": time})
+        than matching) and whose sightings are compatible. A pair can only have come closer
+        through this tick's embeddings, so only their distances (``dist``, one row per
+        tracklet, owned by ``owner``) are searched."""
+        merges = []
+        for i in np.argsort(dist.min(axis=1)) if dist.shape[1] else []:
+            for col in np.flatnonzero(dist[i] < self.merge_threshold):
+                gid, other = owner[i], int(self.bank.owner[col])
+                if other == 0 or other == gid or other not in self.identities or gid not in self.identities:
+                    continue
+                kept, merged = min(gid, other), max(gid, other)
+                if not self._compatible(self.identities[kept], self.identities[merged]):
+                    continue
+                self._absorb(kept, merged)
+                owner = [kept if g == merged else g for g in owner]
+                merges.append(GlobalIdMerged(kept, merged, float(dist[i, col]), time))
+        return merges
+
+    def _absorb(self, kept: int, merged: int) -> None:
+        a, b = self.identities[kept], self.identities.pop(merged)
+        self.bank.add(kept, self.bank.gallery(merged))
+        self.bank.remove(merged)
+        for cam, seen in b.seen.items():
+            if cam not in a.seen or seen[1] > a.seen[cam][1]:
+                a.seen[cam] = seen
+        for key, gid in self.assignment.items():
+            if gid == merged:
+                self.assignment[key] = kept
+        self.global_ids.discard(merged)
+
+    def _retire(self, now: float) -> None:
+        """Identities unseen for ``forget_after_seconds`` (and not live anywhere) leave the
+        gallery; their ended tracks leave ``assignment``."""
+        horizon = self.config.forget_after_seconds
+        if not horizon:
+            return
+        old = [
+            gid for gid, ident in self.identities.items()
+            if now - ident.last_time > horizon and all(track is None for track, _ in ident.seen.values())
+        ]
+        if not old:
+            return
+        for gid in old:
+            del self.identities[gid]
+            self.bank.remove(gid)
+        gone = set(old)
+        self.assignment = {k: g for k, g in self.assignment.items() if g not in gone}

@@ -54,3 +54,16 @@ def match_threshold(embed: Callable[[list[np.ndarray]], np.ndarray], false_match
     crops, people, cameras = load_calibration_crops()
     distances, same = cross_camera_pairs(np.asarray(embed(crops), np.float64), people, cameras)
     return threshold_at_false_match_rate(distances, same, false_match_rate)
+
+
+def calibrated_associator(embedder, config=None):
+    """An ``Associator`` whose match threshold is calibrated for ``embedder`` (anything with
+    ``embed``) unless ``config`` sets one."""
+    import dataclasses
+
+    from adfl_deploy.association.associator import AssociationConfig, Associator
+
+    config = config or AssociationConfig()
+    if config.match_threshold is None:
+        config = dataclasses.replace(config, match_threshold=match_threshold(embedder.embed))
+    return Associator(config)

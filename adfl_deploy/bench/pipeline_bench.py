@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adfl_deploy.evaluation.scene_eval import score_run
-from adfl_deploy.pipeline.core import PipelineConfig, run
+from adfl_deploy.pipeline import PipelineConfig, run
 from adfl_deploy.pipeline.sources import SourceConfig
 from adfl_deploy.scene import SceneConfig, generate
 
@@ -54,19 +54,19 @@ def _run(cfg: PipelineBenchConfig, scene, name: str, realtime: bool) -> dict:
     started = time.perf_counter()
     summary = run(pipeline, progress=False)
     wall = time.perf_counter() - started
-    frames = sum(c["frames"] for c in summary["cameras"].values())
+    frames = sum(c.frames for c in summary.cameras.values())
     return {
         "streams": len(scene.cameras),
         "realtime_paced": realtime,
         "wall_seconds": wall,
         "video_seconds": scene.config.seconds,
         "frames": frames,
-        "aggregate_fps": frames / summary["seconds"],
-        "fps_per_stream": min(summary["fps_per_camera"].values()),
-        "stage_ms_p50": summary["stage_ms_p50"],
-        "stage_ms_p99": summary["stage_ms_p99"],
+        "aggregate_fps": frames / summary.seconds,
+        "fps_per_stream": min(summary.fps_per_camera.values()),
+        "stage_ms_p50": summary.stage_ms_p50,
+        "stage_ms_p99": summary.stage_ms_p99,
         "mtmc_idf1": score_run(scene, pipeline.out).idf1,
-        "embedder": summary["embedder"],
+        "embedder": summary.embedder,
     }
 
 

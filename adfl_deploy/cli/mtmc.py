@@ -46,33 +46,11 @@ def _methods(args):
     return methods
 
 
-def read_summary(path: Path) -> dict:
-    """An ``adfl track`` run's summary.json, checked for what scoring reads; every problem is a
-    one-line ``ConfigError`` that names the file."""
-    from adfl_deploy.errors import ConfigError, one_line
-
-    fix = "re-run adfl track into that folder"
-    try:
-        summary = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({one_line(exc)}); {fix}") from None
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(summary).__name__}; {fix}")
-    checks = {
-        "embedder": lambda v: True,
-        "association": lambda v: isinstance(v, dict) and "match_threshold" in v,
-        "fps_per_camera": lambda v: isinstance(v, dict) and v and all(isinstance(x, (int, float)) for x in v.values()),
-    }
-    for key, ok in checks.items():
-        if key not in summary or not ok(summary[key]):
-            raise ConfigError(f"{path}: field {key!r} missing or malformed; {fix}")
-    return summary
-
-
 def run(args) -> int:
     from adfl_deploy.errors import ConfigError
     from adfl_deploy.evaluation.scene_eval import evaluate, markdown, row, score_run, slug
     from adfl_deploy.files import atomic_write_text
+    from adfl_deploy.pipeline.summary import read_summary
     from adfl_deploy.scene import load_scene
 
     scene = load_scene(args.scene)

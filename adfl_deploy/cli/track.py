@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 EXAMPLES = """examples:
   adfl track                                      # no sources: the generated demo scene (out/scene)
@@ -19,7 +20,8 @@ def add_parser(sub) -> None:
         description="Run source -> detect -> track -> embed -> associate -> sinks on several cameras and write "
         "events.jsonl, MOTChallenge files with global ids (mot/CAMERA.txt), annotated videos and a mosaic, and "
         "summary.json (frames, FPS, per-stage latency). A camera that dies is reconnected, then dropped, while "
-        "the others continue.",
+        "the others continue. SIGINT or SIGTERM ends the run after the current tick with every output closed and "
+        "summary.json written (exit 130 for SIGINT, 0 for SIGTERM, the way services are stopped).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -63,8 +65,14 @@ def run(args) -> int:
         print(config.dumps(cfg), end="")
         return 0
     summary = run_pipeline(cfg)
-    cams = ", ".join(f"{n}: {c['frames']} frames ({c['state']})" for n, c in summary["cameras"].items())
-    print(f"{cams}; {len(summary['global_ids'])} global ids; {summary['events']} events; "
-          f"{min(summary['fps_per_camera'].values()):.1f} FPS per camera")
-    print(f"wrote {cfg.out}: events.jsonl, mot/, " + ("video/, mosaic.avi, " if cfg.write_videos else "") + "summary.json")
-    return 0
+    cams = ", ".join(f"{n}: {c.frames} frames ({c.state})" for n, c in summary.cameras.items())
+    stopped = f"stopped by {summary.ended_by} after {summary.ticks} ticks; " if summary.ended_by.startswith("SIG") else ""
+    print(f"{stopped}{cams}; {len(summary.global_ids)} global ids; {summary.events} events; "
+          f"{summary.median_fps:.1f} FPS per live camera (median)")
+    names = {"events": "events.jsonl", "mot": "mot/", "videos": "video/", "mosaic": "mosaic.avi", "summary": "summary.json"}
+    print(f"wrote {cfg.out}: run.json, config.yaml, " + ", ".join(names.get(s, s) for s in summary.outputs))
+    if not summary.live_cameras:
+        print("adfl track: error: no camera delivered a frame (" + ", ".join(f"{n}: {c.state}" for n, c in summary.cameras.items())
+              + "); check the sources (adfl track -v says why each was dropped)", file=sys.stderr)
+        return 1
+    return 130 if summary.ended_by == "SIGINT" else 0

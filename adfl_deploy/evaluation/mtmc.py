@@ -135,9 +135,16 @@ def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) 
     return MtmcScore(cameras, float(s["idf1"].iloc[0]), float(s["idp"].iloc[0]), float(s["idr"].iloc[0]), purity, fragmentation, int(s["num_unique_objects"].iloc[0]), predicted)
 
 
+def defined_mean(values) -> float:
+    """Mean over the values that are defined: a camera with no ground-truth boxes has no MOTA
+    or IDF1 (0/0) and must not turn the whole mean into nan."""
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def markdown_row(name: str, s: MtmcScore) -> str:
-    mota = np.mean([c.mota for c in s.cameras])
-    idf1 = np.mean([c.idf1 for c in s.cameras])
+    mota = defined_mean(c.mota for c in s.cameras)
+    idf1 = defined_mean(c.idf1 for c in s.cameras)
     switches = sum(c.id_switches for c in s.cameras)
     return f"| {name} | {s.idf1:.3f} | {s.idp:.3f} | {s.idr:.3f} | {s.purity:.3f} | {s.fragmentation:.2f} | {mota:.3f} | {idf1:.3f} | {switches} |"
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adfl_deploy.assets import BASELINE_MODEL
+from adfl_deploy.errors import OutputError
 from adfl_deploy.evaluation import mtmc
 from adfl_deploy.files import atomic_write_text
-from adfl_deploy.pipeline.core import PipelineConfig, run
+from adfl_deploy.pipeline import PipelineConfig, Summary, read_summary, run
+from adfl_deploy.pipeline.output import read_manifest
 from adfl_deploy.scene import Scene
 
 
@@ -58,17 +60,38 @@ def pipeline_config(scene: Scene, method: Method, out: Path, base: PipelineConfi
 
 
 def score_run(scene: Scene, run_dir: str | Path) -> mtmc.MtmcScore:
+    """Score an ``adfl track`` output folder on ``scene``; its MOT files must be the ones its
+    ``run.json`` says the run wrote (never an earlier run's files left beside them)."""
     run_dir = Path(run_dir)
+    check_run_files(run_dir, scene.cameras)
     return mtmc.score({cam: scene.gt(cam) for cam in scene.cameras}, {cam: run_dir / "mot" / f"{cam}.txt" for cam in scene.cameras})
 
 
-def row(label: str, score: mtmc.MtmcScore, summary: dict) -> dict:
+def check_run_files(run_dir: Path, cameras: list[str]) -> None:
+    """One-line ``OutputError`` unless ``run_dir`` is one finished-or-running ``adfl track`` run
+    that tracked every camera in ``cameras`` and whose summary (if any) is from the same run."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise OutputError(f"{run_dir}: no run.json, so its MOT files cannot be tied to one run; re-run adfl track into it")
+    missing = [cam for cam in cameras if cam not in manifest.get("cameras", [])]
+    if missing:
+        raise OutputError(
+            f"{run_dir}: run {manifest.get('run_id')} tracked {', '.join(manifest.get('cameras', []))}, not {', '.join(missing)}; "
+            "mot files for those would be from another run"
+        )
+    if (run_dir / "summary.json").is_file():
+        summary_run = read_summary(run_dir / "summary.json").run_id
+        if summary_run != manifest.get("run_id"):
+            raise OutputError(f"{run_dir}: summary.json is from run {summary_run}, run.json from {manifest.get('run_id')}; re-run adfl track")
+
+
+def row(label: str, score: mtmc.MtmcScore, summary: Summary) -> dict:
     return {
         "method": label,
-        "embedder": summary["embedder"],
-        "match_threshold": summary["association"]["match_threshold"],
+        "embedder": summary.embedder,
+        "match_threshold": summary.association["match_threshold"],
         "score": dataclasses.asdict(score),
-        "fps_per_camera": min(summary["fps_per_camera"].values()),
+        "fps_per_camera": summary.median_fps,
     }
 
 

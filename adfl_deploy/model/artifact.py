@@ -15,6 +15,7 @@ from typing import Literal
 
 from adfl_deploy import __version__, config
 from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.files import confined
 from adfl_deploy.model.preprocess import FLOAT_NCHW, Preprocessing
 from adfl_deploy.model.variants import ModelConfig
 from adfl_deploy.runtime.engine_info import EngineInfo
@@ -89,6 +90,9 @@ def load_artifact(directory: str | Path) -> ArtifactInfo:
         info = config.from_dict(ArtifactInfo, data)
     except ConfigError as exc:
         raise ConfigError(f"{sidecar}: {exc}") from None
+    names = list(info.sha256) + ([info.engine.file] if info.engine is not None else [])
+    for name in names:  # a sidecar names files inside its own folder, never elsewhere
+        confined(directory, name, f"{sidecar}: file")
     for name, digest in info.sha256.items():
         path = directory / name
         if not path.is_file():

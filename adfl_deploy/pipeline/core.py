@@ -1,116 +1,80 @@
 """The multi-camera re-identification pipeline, one direction per tick:
 
-    sources -> detect -> track (per camera) -> embed (one batch for all cameras) -> associate -> sinks
+    sources -> detect -> track (per camera) -> embed (one batch for all cameras) -> associate -> events
 
-``run(config)`` reads every camera until all sources end (or ``max_frames``), and writes into
-``config.out``: ``events.jsonl``, ``mot/<camera>.txt`` (global ids as track ids),
-``video/<camera>.avi`` and ``mosaic.avi`` (when ``write_videos``), ``summary.json`` and the
-resolved ``config.yaml``. Torch-free.
+``Pipeline`` holds the parts (given, or built from a ``PipelineConfig`` through the registries)
+and publishes typed events (``adfl_deploy.events``) to its subscribers; it writes nothing
+itself. ``step()`` runs one tick, ``run()`` a whole session. Every output (``events.jsonl``,
+MOT files, videos, mosaic, ``summary.json``) is a subscriber from ``adfl_deploy.pipeline.sinks``.
+
+``run(config)`` is the whole of ``adfl track``: check every input, claim the output folder,
+subscribe the configured sinks, run until the sources end, ``max_frames``, SIGINT or SIGTERM,
+then close every sink and write the summary. Torch-free.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import contextlib
 import logging
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from adfl_deploy import config as config_io
-from adfl_deploy.assets import EDGE_MODEL
-from adfl_deploy.association.associator import AssociationConfig, Associator, Tracklet
-from adfl_deploy.association.calibration import match_threshold
+from adfl_deploy.association.associator import Associator, Tracklet
+from adfl_deploy.association.calibration import calibrated_associator
 from adfl_deploy.errors import ConfigError
-from adfl_deploy.files import atomic_write_text
-from adfl_deploy.pipeline.sinks import EventLog, MotWriter, VideoSink, annotate, mosaic, remove_partial_videos
-from adfl_deploy.pipeline.sources import CameraSource, SourceConfig
-from adfl_deploy.runtime.colour_histogram import ColourHistogramEmbedder
-from adfl_deploy.runtime.embedder import Embedder
+from adfl_deploy.events import (
+    JOURNAL,
+    Event,
+    FrameTracked,
+    RunEnded,
+    RunStarted,
+    SummaryUpdated,
+    TickStats,
+    TrackEnded,
+    TrackStarted,
+)
+from adfl_deploy.pipeline.config import PipelineConfig, parse_sources
+from adfl_deploy.pipeline.output import RunFolder, new_run_id
+from adfl_deploy.pipeline.sinks import SINKS
+from adfl_deploy.pipeline.sources import CameraSource
+from adfl_deploy.pipeline.summary import CameraSummary, Summary
+from adfl_deploy.runtime.embedder import EmbedderLike, create_embedder
 from adfl_deploy.timing import latency_window
-from adfl_deploy.tracking.detectors import DetectionFilter, FastestDet, MotDetections, MotionDetector, YoloOnnx
+from adfl_deploy.tracking.detectors import DetectionFilter, Detector, MotDetections, create_detector
 from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, ScheduleConfig
 from adfl_deploy.tracking.tracker import ByteTracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
+STAGES = ("detect", "track", "embed", "associate", "sink")
+#: how long the loop sleeps waiting for any live camera's next frame (it wakes on arrival)
+IDLE_WAIT_SECONDS = 0.1
+#: how long it waits for each file camera's next frame, to keep files in step
+FILE_WAIT_SECONDS = 0.2
+
 
 @dataclass
-class PipelineConfig:
-    #: "name=uri" per camera: video file, image folder, rtsp/http URL or webcam index
-    sources: list[str] = field(default_factory=list)
-    #: exported artefact folder; empty = the shipped edge model; "colour-histogram" = no network
-    model: str = ""
-    backend: str = "auto"
-    #: "fastestdet" (shipped COCO network), "motion" (background subtraction, fixed cameras)
-    #: or the path of a YOLOv5/v8-style ONNX
-    detector: str = "fastestdet"
-    min_confidence: float = 0.5
-    min_height: int = 24
-    #: camera -> MOTChallenge det.txt with precomputed detections (replaces the detector there)
-    detections: dict[str, str] = field(default_factory=dict)
-    #: camera -> mask image (non-zero = watched); people whose feet fall outside are ignored
-    roi_masks: dict[str, str] = field(default_factory=dict)
-    out: str = "out/track"
-    write_videos: bool = True
-    #: show the mosaic in a window (needs a display and an OpenCV build with GUI support)
-    show: bool = False
-    max_frames: int = 0  # per camera; 0 = until the sources end
-    source: SourceConfig = field(default_factory=SourceConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    association: AssociationConfig = field(default_factory=AssociationConfig)
+class Camera:
+    """One camera's parts and state inside the pipeline."""
 
+    source: CameraSource
+    detector: Detector
+    tracker: ByteTracker
+    precomputed: MotDetections | None = None
+    roi: np.ndarray | None = None
+    live_tracks: set = field(default_factory=set)
+    frames: int = 0
 
-def parse_sources(specs: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for spec in specs:
-        name, sep, uri = spec.partition("=")
-        if not sep or not name or not uri:
-            raise ConfigError(f"source {spec!r}: expected NAME=PATH_OR_URL, e.g. cam1=videos/door.mp4")
-        out.append((name, uri))
-    names = [n for n, _ in out]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"camera names must be unique, got {names}")
-    if not out:
-        raise ConfigError("no sources: pass --source NAME=PATH_OR_URL (one per camera)")
-    return out
-
-
-def _detector(cfg: PipelineConfig):
-    filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
-    if cfg.detector == "fastestdet":
-        return FastestDet(filters=filters)
-    if cfg.detector == "motion":
-        return MotionDetector(filters=filters)
-    return YoloOnnx(cfg.detector, filters)
-
-
-def camera_detectors(cfg: PipelineConfig, cameras: list[str]) -> dict:
-    """camera -> detector: one shared network for stateless detectors, one each for detectors
-    that model a camera (``per_camera``, e.g. the motion detector's background)."""
-    first = _detector(cfg)
-    if not getattr(first, "per_camera", False):
-        return dict.fromkeys(cameras, first)
-    return {name: first if i == 0 else _detector(cfg) for i, name in enumerate(cameras)}
-
-
-def _embedder(cfg: PipelineConfig):
-    if cfg.model == "colour-histogram":
-        return ColourHistogramEmbedder()
-    return Embedder.from_artifact(cfg.model or EDGE_MODEL, backend=cfg.backend)
-
-
-def _roi_mask(camera: str, path: str) -> np.ndarray:
-    import cv2
-
-    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ConfigError(f"camera {camera}: region-of-interest mask {path} is missing or not an image")
-    return mask
+    @property
+    def name(self) -> str:
+        return self.source.name
 
 
 def _fit(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray | None:
@@ -122,178 +86,348 @@ def _fit(mask: np.ndarray | None, image: np.ndarray) -> np.ndarray | None:
     return cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-@dataclass
-class _Camera:
-    source: CameraSource
-    detector: object  # callable(image, roi) -> Detections; one per camera when it has state
-    tracker: ByteTracker
-    mot: MotWriter
-    video: VideoSink | None
-    precomputed: MotDetections | None = None
-    roi: np.ndarray | None = None
-    live_tracks: set = field(default_factory=set)
-    frames: int = 0
-    last_annotated: np.ndarray | None = None
+class Pipeline:
+    """Cameras in, typed events out.
 
+    ``detector`` is one detector shared by every camera, or a camera -> detector mapping (a
+    detector that models one camera, ``per_camera``, needs one each: ``camera_detectors``).
+    ``precomputed`` replaces the detector of a camera with MOTChallenge detections;
+    ``roi_masks`` ignores people whose feet fall outside a camera's mask.
+    """
 
-def _show(grid: np.ndarray) -> bool:
-    """Show the mosaic; False (with one warning) where no window can be opened."""
-    import cv2
+    def __init__(
+        self,
+        sources: list[CameraSource],
+        detector: Detector | dict[str, Detector],
+        embedder: EmbedderLike,
+        associator: Associator | None = None,
+        tracker: TrackerConfig = TrackerConfig(),
+        schedule: ScheduleConfig = ScheduleConfig(),
+        precomputed: dict[str, MotDetections] | None = None,
+        roi_masks: dict[str, np.ndarray] | None = None,
+        max_frames: int = 0,
+        summary_seconds: float = 10.0,
+        run_id: str | None = None,
+    ) -> None:
+        names = [s.name for s in sources]
+        if not sources or len(set(names)) != len(names):
+            raise ConfigError(f"a pipeline needs at least one camera and unique camera names, got {names}")
+        detectors = detector if isinstance(detector, dict) else dict.fromkeys(names, detector)
+        self.wakeup = threading.Event()
+        for s in sources:
+            s.wakeup = self.wakeup
+        self.cameras = {
+            s.name: Camera(s, detectors[s.name], ByteTracker(tracker), (precomputed or {}).get(s.name), (roi_masks or {}).get(s.name))
+            for s in sources
+        }
+        self.embedder = embedder
+        self.associator = associator or Associator()
+        self.scheduler = EmbeddingScheduler(schedule)
+        self.max_frames = max_frames
+        self.summary_seconds = summary_seconds
+        self.run_id = run_id or new_run_id()
+        self.subscribers: list[Callable[[Event], None]] = []
+        self._closers: list[Callable[[], None]] = []
+        self.stage_ms = {k: latency_window() for k in STAGES}
+        self.ticks = 0
+        self.journal_events = 0
+        self.outputs: list[str] = []
+        self._started: float | None = None
+        self._last_summary = 0.0
+        self._stop_reason: str | None = None
 
-    try:
-        cv2.imshow("adfl track", grid)
-        cv2.waitKey(1)
-        return True
-    except cv2.error:
-        log.warning("no display window: this OpenCV build has no GUI support (opencv-python-headless) or there is no display")
-        return False
+    # -- subscribers -------------------------------------------------------------------------
+    def subscribe(self, subscriber) -> object:
+        """Add a subscriber: an object with ``on_event(event)`` (and ``close()``, called when
+        the run ends), or a callable taking the event. Returns it."""
+        handler = subscriber.on_event if hasattr(subscriber, "on_event") else subscriber
+        if not callable(handler):
+            raise TypeError(f"{subscriber!r} is neither callable nor has on_event(event)")
+        self.subscribers.append(handler)
+        if hasattr(subscriber, "close"):
+            self._closers.append(subscriber.close)
+        return subscriber
 
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, JOURNAL):
+            self.journal_events += 1
+        for handler in self.subscribers:
+            handler(event)
 
-def prepare_output(out: Path) -> None:
-    """Make ``out`` ready for a new run without losing an earlier one: its event log is kept
-    under a timestamped name (a restart after a crash starts a fresh, complete log), and video
-    files a killed run left half-written (``.NAME.partial.avi``) are removed."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".adfl-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"output folder {out} is not writable ({exc.strerror or exc}); pass another --out") from None
-    events = out / "events.jsonl"
-    if events.exists():
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(events.stat().st_mtime))
-        events.rename(out / f"events.{stamp}.jsonl")
-    remove_partial_videos(out)
+    # -- the loop -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started is None:
+            self._started = time.perf_counter()
+            self._last_summary = self._started
+            self._emit(RunStarted(self.run_id, tuple(self.cameras), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            for cam in self.cameras.values():
+                cam.source.start()
 
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current tick (a signal handler calls this)."""
+        self._stop_reason = self._stop_reason or reason
 
-def run(cfg: PipelineConfig, progress: bool = True) -> dict:
-    out = Path(cfg.out)
-    prepare_output(out)
-    config_io.save(cfg, out / "config.yaml")
-    embedder = _embedder(cfg)
-    association = cfg.association
-    if association.match_threshold is None:
-        association = dataclasses.replace(association, match_threshold=match_threshold(embedder.embed))
-        log.info("association: match threshold %.3f calibrated for %s", association.match_threshold, embedder.name)
-    cameras: dict[str, _Camera] = {}
-    sources = parse_sources(cfg.sources)
-    unknown = sorted((set(cfg.detections) | set(cfg.roi_masks)) - {n for n, _ in sources})
-    if unknown:
-        raise ConfigError(f"detections/roi_masks name camera {unknown[0]!r}, which is not among the sources")
-    detectors = camera_detectors(cfg, [n for n, _ in sources])
-    for name, uri in sources:
-        source = CameraSource(name, uri, cfg.source)
-        video = VideoSink(out / "video" / f"{name}.avi", fps=10) if cfg.write_videos else None
-        precomputed = MotDetections(cfg.detections[name], DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)) if name in cfg.detections else None
-        roi = _roi_mask(name, cfg.roi_masks[name]) if name in cfg.roi_masks else None
-        cameras[name] = _Camera(source, detectors[name], ByteTracker(cfg.tracker), MotWriter(out / "mot" / f"{name}.txt"), video, precomputed, roi)
-    scheduler = EmbeddingScheduler(cfg.schedule)
-    associator = Associator(association)
-    events = EventLog(out / "events.jsonl")
-    mosaic_sink = VideoSink(out / "mosaic.avi", fps=10) if cfg.write_videos else None
-    stage_ms = {k: latency_window() for k in ("detect", "track", "embed", "associate", "sink")}
-    seen_events = 0
-    started = time.perf_counter()
-    show = cfg.show
-    for cam in cameras.values():
-        cam.source.start()
-    bar = tqdm(desc="tracking", unit="tick", disable=not progress, mininterval=1.0)
-    try:
-        while True:
-            active = [c for c in cameras.values() if not c.source.finished and not (cfg.max_frames and c.frames >= cfg.max_frames)]
-            if not active:
-                break
-            frames = [(c, c.source.get(timeout=0.0 if c.source.live else 0.2)) for c in active]
-            frames = [(c, f) for c, f in frames if f is not None]
-            if not frames:
-                continue
-            tick = []
-            for cam, frame in frames:
-                t0 = time.perf_counter()
-                roi = _fit(cam.roi, frame.image)
-                dets = cam.precomputed(frame.index + 1, roi) if cam.precomputed else cam.detector(frame.image, roi)
-                t1 = time.perf_counter()
-                tracked = cam.tracker.update(dets)
-                current = {int(i) for i in tracked.tracker_id}
-                boxes = {int(t): b for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
-                for tid in sorted(current - cam.live_tracks):
-                    events.write({"event": "track_started", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp, "box": boxes[tid]})
-                alive = {t.track_id for t in cam.tracker.tracks}
-                for tid in sorted(cam.live_tracks - alive):
-                    events.write({"event": "track_ended", "camera": cam.source.name, "track_id": tid, "frame": frame.index, "time": frame.timestamp})
-                    associator.end_track(cam.source.name, tid, frame.timestamp)
-                    scheduler.forget((cam.source.name, tid))
-                cam.live_tracks = (cam.live_tracks | current) & alive
-                stage_ms["detect"].append(1000 * (t1 - t0))
-                stage_ms["track"].append(1000 * (time.perf_counter() - t1))
-                tick.append((cam, frame, tracked, scheduler.due(cam.source.name, frame.index, tracked, frame.image)))
-                cam.frames += 1
-            # one embedding batch for every camera's due crops
+    def _active(self) -> list[Camera]:
+        return [c for c in self.cameras.values() if not c.source.finished and not (self.max_frames and c.frames >= self.max_frames)]
+
+    def _read(self, active: list[Camera]) -> list[tuple[Camera, object]]:
+        """This tick's frames: each file camera's next frame (waited for, so files stay in
+        step), whatever live cameras have; if nothing came, sleep until a source wakes us."""
+        self.wakeup.clear()
+        frames = [(c, c.source.get(timeout=0.0 if c.source.live else FILE_WAIT_SECONDS)) for c in active]
+        frames = [(c, f) for c, f in frames if f is not None]
+        if not frames:
+            self.wakeup.wait(IDLE_WAIT_SECONDS)
+        return frames
+
+    def step(self) -> bool:
+        """One tick; False once every camera has ended (or reached ``max_frames``) or a stop
+        was requested."""
+        self.start()
+        if self._stop_reason:
+            return False
+        active = self._active()
+        if not active:
+            return False
+        frames = self._read(active)
+        if not frames:
+            return True
+        ms = dict.fromkeys(STAGES, 0.0)
+        tick = []
+        for cam, frame in frames:
             t0 = time.perf_counter()
-            jobs = [(cam, frame, job) for cam, frame, _, due in tick for job in due]
-            tracklets = []
-            where = {(cam.source.name, int(t)): (frame.index, b) for cam, frame, tracked, _ in tick for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
-            if jobs:
-                embeddings = embedder.embed([job[1] for _, _, job in jobs])
-                for (cam, frame, (key, _, quality)), emb in zip(jobs, embeddings):
-                    tracklets.append(Tracklet(key[0], key[1], scheduler.add(key, emb, quality), frame.timestamp))
+            roi = _fit(cam.roi, frame.image)
+            dets = cam.precomputed(frame.index + 1, roi) if cam.precomputed else cam.detector(frame.image, roi)
             t1 = time.perf_counter()
-            if tracklets:
-                associator.associate(tracklets)
+            tracked = cam.tracker.update(dets)
             t2 = time.perf_counter()
-            for record in associator.events[seen_events:]:
-                if "camera" in record:  # assignments: add the frame and box they refer to
-                    frame_index, box = where.get((record["camera"], record["track_id"]), (None, None))
-                    record = {**record, "frame": frame_index, "box": box}
-                events.write(record)
-            seen_events = len(associator.events)
-            for cam, frame, tracked, _ in tick:
-                gids = [associator.assignment.get((cam.source.name, int(t))) for t in tracked.tracker_id]
-                known = [i for i, g in enumerate(gids) if g is not None]
-                cam.mot.add(frame.index, np.array([gids[i] for i in known]), tracked.xyxy[known], tracked.confidence[known])
-                if cam.video is not None or show:
-                    fps = cam.frames / max(time.perf_counter() - started, 1e-9)
-                    cam.last_annotated = annotate(frame.image, tracked.xyxy, tracked.tracker_id, gids, f"{cam.source.name} #{frame.index}  {fps:.1f} FPS")
-                    if cam.video is not None:
-                        cam.video.write(cam.last_annotated)
-            if mosaic_sink is not None or show:
-                grid = mosaic([c.last_annotated for c in cameras.values() if c.last_annotated is not None])
-                if mosaic_sink is not None:
-                    mosaic_sink.write(grid)
-                show = show and _show(grid)
-            stage_ms["embed"].append(1000 * (t1 - t0))
-            stage_ms["associate"].append(1000 * (t2 - t1))
-            stage_ms["sink"].append(1000 * (time.perf_counter() - t2))
-            bar.update(1)
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix_str(
-                " | ".join(f"{n} {c.frames}f {c.frames / elapsed:.0f}fps {len(c.live_tracks)}t" for n, c in cameras.items())
-                + f" | {len(set(associator.assignment.values()))} global ids"
+            self._track_events(cam, frame, tracked)
+            tick.append((cam, frame, tracked, self.scheduler.due(cam.name, frame.index, tracked, frame.image)))
+            cam.frames += 1
+            self.stage_ms["detect"].append(1000 * (t1 - t0))
+            self.stage_ms["track"].append(1000 * (t2 - t1))
+            ms["detect"] += 1000 * (t1 - t0)
+            ms["track"] += 1000 * (t2 - t1)
+        t0 = time.perf_counter()
+        tracklets = self._embed(tick)
+        t1 = time.perf_counter()
+        decisions = self.associator.associate(tracklets) if tracklets else []
+        t2 = time.perf_counter()
+        for decision in decisions:
+            self._emit(decision)
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        assignment = self.associator.assignment
+        for cam, frame, tracked, _ in tick:
+            gids = [assignment.get((cam.name, int(t))) for t in tracked.tracker_id]
+            self._emit(
+                FrameTracked(cam.name, frame.index, frame.timestamp, frame.image, tracked.xyxy, tracked.tracker_id, tracked.confidence, gids, cam.frames / elapsed)
             )
-    finally:
-        bar.close()
-        for cam in cameras.values():
+        self.ticks += 1
+        ms.update(embed=1000 * (t1 - t0), associate=1000 * (t2 - t1))
+        ms["sink"] = 1000 * (time.perf_counter() - t2)
+        for stage in ("embed", "associate", "sink"):
+            self.stage_ms[stage].append(ms[stage])
+        live = sum(len(c.live_tracks) for c in self.cameras.values())
+        self._emit(TickStats(self.ticks, ms, {n: c.frames for n, c in self.cameras.items()}, live, len(self.associator.global_ids)))
+        if time.perf_counter() - self._last_summary >= self.summary_seconds:
+            self._last_summary = time.perf_counter()
+            self._emit(SummaryUpdated(self.summary()))
+        return True
+
+    def _track_events(self, cam: Camera, frame, tracked) -> None:
+        current = {int(i) for i in tracked.tracker_id}
+        boxes = {int(t): tuple(b) for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
+        for tid in sorted(current - cam.live_tracks):
+            self._emit(TrackStarted(cam.name, tid, frame.index, frame.timestamp, boxes[tid]))
+        alive = {t.track_id for t in cam.tracker.tracks}
+        for tid in sorted(cam.live_tracks - alive):
+            self._emit(TrackEnded(cam.name, tid, frame.index, frame.timestamp))
+            self.associator.end_track(cam.name, tid, frame.timestamp)
+            self.scheduler.forget((cam.name, tid))
+        cam.live_tracks = (cam.live_tracks | current) & alive
+
+    def _embed(self, tick) -> list[Tracklet]:
+        """One embedding batch for every camera's due crops -> tracklets with their evidence."""
+        jobs = [(cam, frame, tracked, job) for cam, frame, tracked, due in tick for job in due]
+        if not jobs:
+            return []
+        embeddings = self.embedder.embed([job[1] for *_, job in jobs])
+        tracklets = []
+        for (cam, frame, tracked, (key, _, quality)), emb in zip(jobs, embeddings):
+            row = np.flatnonzero(tracked.tracker_id == key[1])
+            box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
+            tracklets.append(Tracklet(key[0], key[1], self.scheduler.add(key, emb, quality), frame.timestamp, frame.index, box))
+        return tracklets
+
+    def run(self, progress: bool = False, handle_signals: bool = True) -> Summary:
+        """Tick until the end; SIGINT and SIGTERM end the run after the current tick (a second
+        one interrupts at once). Every subscriber is closed, then ``RunEnded`` carries the
+        summary. Returns it."""
+        from tqdm import tqdm
+
+        bar = tqdm(desc="tracking", unit="tick", disable=not progress, mininterval=1.0)
+        ended_by = "error"
+        try:
+            with self._signals() if handle_signals else contextlib.nullcontext():
+                while self.step():
+                    bar.update(1)
+                    if progress:
+                        bar.set_postfix_str(self._progress_line(), refresh=False)
+            ended_by = self._stop_reason or self._end_reason()
+        finally:
+            bar.close()
+            summary = self.close(ended_by)
+        return summary
+
+    def _end_reason(self) -> str:
+        if self.max_frames and any(c.frames >= self.max_frames for c in self.cameras.values()):
+            return "max-frames"
+        return "sources-ended"
+
+    def _progress_line(self) -> str:
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        cams = " | ".join(f"{n} {c.frames}f {c.frames / elapsed:.0f}fps {len(c.live_tracks)}t" for n, c in self.cameras.items())
+        return f"{cams} | {len(self.associator.global_ids)} global ids"
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM -> stop after this tick; a second signal interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, _frame):
+            name = signal.Signals(signum).name
+            if self._stop_reason:
+                raise KeyboardInterrupt(name)
+            log.warning("%s: finishing the current tick, then closing every output (again to interrupt at once)", name)
+            self.request_stop(name)
+            self.wakeup.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def close(self, ended_by: str = "") -> Summary:
+        """Stop the sources, close every subscriber (each gets its chance even when one fails,
+        e.g. on a full disk; the first failure is raised after), and publish ``RunEnded``."""
+        for cam in self.cameras.values():
             cam.source.stop()
-        closers = [cam.mot.flush for cam in cameras.values()] + [cam.video.close for cam in cameras.values() if cam.video is not None]
-        closers += ([mosaic_sink.close] if mosaic_sink is not None else []) + [events.close]
-        for close in closers:  # every sink gets its chance even when one fails (e.g. a full disk)
+        failure = None
+        for close in self._closers:
             try:
                 close()
             except OSError as exc:
                 log.warning("could not finish an output: %s", exc)
-    seconds = time.perf_counter() - started
-    stage_ms = {"decode": [ms for c in cameras.values() for ms in c.source.decode_ms], **stage_ms}
-    summary = {
-        "cameras": {n: {"frames": c.frames, "state": c.source.state, "skipped_frames": c.source.skipped, "dropped_frames": c.source.dropped_frames, "reconnects": c.source.reconnects} for n, c in cameras.items()},
-        "global_ids": sorted(set(associator.assignment.values())),
-        "events": events.count,
-        "seconds": seconds,
-        "fps_per_camera": {n: c.frames / seconds for n, c in cameras.items()},
-        "stage_ms_p50": {k: float(np.median(v)) if v else 0.0 for k, v in stage_ms.items()},
-        "stage_ms_p99": {k: float(np.percentile(v, 99)) if v else 0.0 for k, v in stage_ms.items()},
-        "embedder": {"model": embedder.name, "backend": embedder.backend, "precision": embedder.precision},
-        "association": {"match_threshold": associator.match_threshold, "merge_threshold": associator.merge_threshold},
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+                failure = failure or exc
+        ok = failure is None and ended_by != "error"
+        summary = self.summary(finished=ok, ended_by=ended_by if failure is None else "error")
+        try:
+            self._emit(RunEnded(summary))
+        except OSError as exc:
+            failure = failure or exc
+        if failure is not None:
+            raise failure
+        return summary
+
+    def summary(self, finished: bool = False, ended_by: str = "") -> Summary:
+        seconds = time.perf_counter() - self._started if self._started is not None else 0.0
+        stage_ms = {"decode": [ms for c in self.cameras.values() for ms in c.source.decode_ms], **self.stage_ms}
+        cameras = {
+            n: CameraSummary(c.frames, c.source.state, c.source.skipped, c.source.dropped_frames, c.source.reconnects, c.frames / max(seconds, 1e-9))
+            for n, c in self.cameras.items()
+        }
+        return Summary(
+            run_id=self.run_id,
+            cameras=cameras,
+            global_ids=sorted(self.associator.global_ids),
+            events=self.journal_events,
+            seconds=seconds,
+            ticks=self.ticks,
+            stage_ms_p50={k: float(np.median(v)) if v else 0.0 for k, v in stage_ms.items()},
+            stage_ms_p99={k: float(np.percentile(v, 99)) if v else 0.0 for k, v in stage_ms.items()},
+            embedder={"model": self.embedder.name, "backend": self.embedder.backend, "precision": self.embedder.precision},
+            association={"match_threshold": self.associator.match_threshold, "merge_threshold": self.associator.merge_threshold},
+            finished=finished,
+            ended_by=ended_by,
+            outputs=list(self.outputs),
+        )
+
+    # -- building from a config -----------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: PipelineConfig, run_id: str | None = None) -> Pipeline:
+        """Build every part from ``cfg`` through the registries, checking every input (sources,
+        masks, detections, model, detector) - without writing anything."""
+        sources = parse_sources(cfg.sources)
+        names = [n for n, _ in sources]
+        unknown = sorted((set(cfg.detections) | set(cfg.roi_masks)) - set(names))
+        if unknown:
+            raise ConfigError(f"detections/roi_masks name camera {unknown[0]!r}, which is not among the sources")
+        unknown_sinks = [s for s in cfg.active_sinks if s not in SINKS]
+        if unknown_sinks:
+            raise ConfigError(f"unknown sink {unknown_sinks[0]!r}; choose from {', '.join(SINKS.names())}")
+        cameras = [CameraSource(name, uri, cfg.source) for name, uri in sources]
+        filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
+        precomputed = {cam: MotDetections(path, filters) for cam, path in cfg.detections.items()}
+        roi = {cam: _roi_mask(cam, path) for cam, path in cfg.roi_masks.items()}
+        detectors = camera_detectors(cfg, [n for n in names if n not in precomputed]) if len(precomputed) < len(names) else {}
+        detectors.update(dict.fromkeys(precomputed, None))
+        embedder = create_embedder(cfg.model, cfg.backend)
+        associator = calibrated_associator(embedder, cfg.association)
+        log.info("association: match threshold %.3f for %s", associator.match_threshold, embedder.name)
+        return cls(
+            cameras, detectors, embedder, associator, cfg.tracker, cfg.schedule, precomputed, roi,
+            cfg.max_frames, cfg.summary_seconds, run_id,
+        )
+
+
+def _roi_mask(camera: str, path: str) -> np.ndarray:
+    import cv2
+
+    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ConfigError(f"camera {camera}: region-of-interest mask {path} is missing or not an image")
+    return mask
+
+
+def camera_detectors(cfg: PipelineConfig, cameras: list[str]) -> dict[str, Detector]:
+    """camera -> detector: one shared network for stateless detectors, one each for detectors
+    that model a camera (``per_camera``, e.g. the motion detector's background)."""
+    filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
+    first = create_detector(cfg.detector, filters)
+    if not getattr(first, "per_camera", False):
+        return dict.fromkeys(cameras, first)
+    return {name: first if i == 0 else create_detector(cfg.detector, filters) for i, name in enumerate(cameras)}
+
+
+def run(cfg: PipelineConfig, progress: bool = True) -> Summary:
+    """``adfl track``: build and check everything, then claim ``cfg.out``, subscribe the
+    configured sinks and run. A run that cannot start leaves ``cfg.out`` untouched."""
+    pipeline = Pipeline.from_config(cfg)
+    out = Path(cfg.out)
+    folder = RunFolder.claim(out, pipeline.run_id, keep_previous=3)
+    try:
+        cameras = list(pipeline.cameras)
+        sinks = cfg.active_sinks
+        pipeline.outputs = sinks
+        folder.write_manifest(cameras, sinks)
+        config_io.save(cfg, out / "config.yaml")
+        try:
+            for name in sinks:
+                pipeline.subscribe(SINKS.get(name)(out, cameras, cfg))
+            if cfg.show:
+                from adfl_deploy.pipeline.sinks import MosaicVideo
+
+                pipeline.subscribe(MosaicVideo(out / "mosaic.avi", cameras, show=True, write=False))
+        except BaseException:
+            pipeline.close("error")
+            raise
+        return pipeline.run(progress=progress)
+    finally:
+        folder.release()
+
+
+__all__ = ["Camera", "Pipeline", "PipelineConfig", "STAGES", "camera_detectors", "parse_sources", "run"]

@@ -1,45 +1,75 @@
-"""Outputs of the pipeline, written so that a crash never leaves a half-written file:
+"""Outputs of the pipeline. Each sink is a subscriber to the pipeline's typed events
+(``adfl_deploy.events``), registered by name in ``SINKS`` so a run's config picks them and a user
+adds one with a class and one registration line. Written so that a crash never leaves a
+half-written record:
 
-- ``EventLog``: JSONL, one ``os.write`` of a whole line per record on an ``O_APPEND`` file
-  descriptor (a killed process leaves whole records only) and fsync on flush;
-- ``MotWriter``: MOTChallenge result rows (global ids as track ids), rewritten atomically
-  (temp file + rename) on every flush;
-- ``VideoSink``: an annotated video written under a temporary name and renamed when closed;
-- ``annotate`` / ``mosaic``: boxes coloured by global id with track and global labels, FPS.
+- ``events``: ``EventLog``, JSONL of the journal events, one ``os.write`` of a whole line per
+  record on an ``O_APPEND`` file descriptor (a killed process leaves whole records only), fsync
+  once per tick;
+- ``mot``: ``MotWriter`` per camera, MOTChallenge rows (global ids as track ids) appended as
+  whole lines and flushed once per tick, so a run killed after N ticks has N ticks of rows;
+- ``videos`` / ``mosaic``: annotated videos written under a temporary name, renamed when closed;
+- ``summary``: ``summary.json`` rewritten atomically every ``summary_seconds`` and at the end.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from adfl_deploy.events import JOURNAL, FrameTracked, RunEnded, SummaryUpdated, TickStats, record
 from adfl_deploy.files import atomic_write_text
+from adfl_deploy.registry import Registry
+
+log = logging.getLogger(__name__)
+
+#: sink name -> factory(out_folder, cameras, config) -> subscriber; entry-point group
+#: "adfl_deploy.sinks" for sinks that live in other packages
+SINKS: Registry[Callable] = Registry("sink", "adfl_deploy.sinks")
+
+
+def _write_line(fd: int, line: bytes, path: Path) -> None:
+    written = os.write(fd, line)
+    if written != len(line):  # pragma: no cover - disk full mid-record
+        raise OSError(f"{path}: short write ({written} of {len(line)} bytes); is the disk full?")
 
 
 class EventLog:
+    """The journal events as JSONL (``{"event": kind, ...}`` per line)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.count = 0
 
-    def write(self, record: dict) -> None:
-        line = (json.dumps(record, default=_plain) + "\n").encode()
-        written = os.write(self._fd, line)
-        if written != len(line):  # pragma: no cover - disk full mid-record
-            raise OSError(f"{self.path}: short write ({written} of {len(line)} bytes); is the disk full?")
+    def write(self, data: dict) -> None:
+        _write_line(self._fd, (json.dumps(data, default=_plain) + "\n").encode(), self.path)
         self.count += 1
+
+    def on_event(self, event) -> None:
+        if isinstance(event, JOURNAL):
+            self.write(record(event))
+        elif isinstance(event, TickStats):
+            self.flush()
 
     def flush(self) -> None:
         os.fsync(self._fd)
 
     def close(self) -> None:
-        self.flush()
-        os.close(self._fd)
+        if self._fd < 0:
+            return
+        try:
+            self.flush()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _plain(value):
@@ -50,19 +80,137 @@ def _plain(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def mot_rows(frame_index: int, ids, xyxy: np.ndarray, confidence: np.ndarray) -> str:
+    """MOTChallenge rows ``frame, id, left, top, width, height, conf, -1, -1, -1`` (frames
+    1-based) for one frame's boxes."""
+    return "".join(
+        f"{frame_index + 1},{int(gid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{conf:.4f},-1,-1,-1\n"
+        for gid, (x1, y1, x2, y2), conf in zip(ids, xyxy, confidence)
+    )
+
+
 class MotWriter:
-    """Rows ``frame, id, left, top, width, height, conf, -1, -1, -1`` (frames 1-based)."""
+    """One camera's MOTChallenge file, appended a frame's rows at a time (one ``os.write``
+    each, so every line is whole) and flushed to disk once per tick: memory stays flat on
+    cameras that run for days, and a killed run keeps every finished tick."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.rows: list[str] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self.rows = 0
 
-    def add(self, frame_index: int, ids: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray) -> None:
-        for gid, (x1, y1, x2, y2), conf in zip(ids, xyxy, confidence):
-            self.rows.append(f"{frame_index + 1},{int(gid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{conf:.4f},-1,-1,-1")
+    def add(self, frame_index: int, ids, xyxy: np.ndarray, confidence: np.ndarray) -> None:
+        text = mot_rows(frame_index, ids, xyxy, confidence)
+        if text:
+            _write_line(self._fd, text.encode(), self.path)
+            self.rows += text.count("\n")
 
     def flush(self) -> None:
-        atomic_write_text(self.path, "\n".join(self.rows) + ("\n" if self.rows else ""))
+        if self._fd >= 0:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            self.flush()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class MotSink:
+    """``mot/CAMERA.txt`` for every camera: rows of the tracks that have a global id."""
+
+    def __init__(self, folder: Path, cameras: list[str]) -> None:
+        self.writers = {cam: MotWriter(folder / f"{cam}.txt") for cam in cameras}
+
+    def on_event(self, event) -> None:
+        if isinstance(event, FrameTracked):
+            known = [i for i, g in enumerate(event.global_ids) if g is not None]
+            if known:
+                ids = [event.global_ids[i] for i in known]
+                self.writers[event.camera].add(event.frame, ids, event.boxes[known], event.confidences[known])
+        elif isinstance(event, TickStats):
+            for writer in self.writers.values():
+                writer.flush()
+
+    def close(self) -> None:
+        _close_all(w.close for w in self.writers.values())
+
+
+def _close_all(closers) -> None:
+    """Call every closer even when one fails (a full disk); re-raise the first failure."""
+    first = None
+    for close in closers:
+        try:
+            close()
+        except OSError as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+class CameraVideos:
+    """``video/CAMERA.avi``: each camera's annotated frames."""
+
+    def __init__(self, folder: Path, cameras: list[str], fps: float = 10.0) -> None:
+        self.videos = {cam: VideoSink(folder / f"{cam}.avi", fps) for cam in cameras}
+
+    def on_event(self, event) -> None:
+        if isinstance(event, FrameTracked):
+            self.videos[event.camera].write(event.annotated())
+
+    def close(self) -> None:
+        _close_all(v.close for v in self.videos.values())
+
+
+class MosaicVideo:
+    """``mosaic.avi``: every camera's latest annotated frame in one grid, once per tick."""
+
+    def __init__(self, path: Path, cameras: list[str], fps: float = 10.0, show: bool = False, write: bool = True) -> None:
+        self.video = VideoSink(path, fps) if write else None
+        self.latest: dict[str, np.ndarray] = {}
+        self.order = list(cameras)
+        self.show = show
+
+    def on_event(self, event) -> None:
+        if isinstance(event, FrameTracked):
+            self.latest[event.camera] = event.annotated()
+        elif isinstance(event, TickStats) and self.latest:
+            grid = mosaic([self.latest[c] for c in self.order if c in self.latest])
+            if self.video is not None:
+                self.video.write(grid)
+            if self.show:
+                self.show = show_window(grid)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
+
+
+def show_window(grid: np.ndarray) -> bool:
+    """Show the mosaic; False (with one warning) where no window can be opened."""
+    try:
+        cv2.imshow("adfl track", grid)
+        cv2.waitKey(1)
+        return True
+    except cv2.error:
+        log.warning("no display window: this OpenCV build has no GUI support (opencv-python-headless) or there is no display")
+        return False
+
+
+class SummaryFile:
+    """``summary.json``, rewritten atomically on every ``SummaryUpdated`` and at ``RunEnded``
+    (``finished: true`` only then)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_event(self, event) -> None:
+        if isinstance(event, (SummaryUpdated, RunEnded)):
+            atomic_write_text(self.path, json.dumps(event.summary.to_dict(), indent=2) + "\n")
 
 
 def colour(global_id: int) -> tuple[int, int, int]:
@@ -104,7 +252,9 @@ def remove_partial_videos(folder: str | Path) -> None:
 
 
 class VideoSink:
-    """MJPG AVI written as ``.NAME.partial.avi`` (``PARTIAL_GLOB``) and renamed to NAME on ``close``."""
+    """MJPG AVI written as ``.NAME.partial.avi`` (``PARTIAL_GLOB``) and renamed to NAME on
+    ``close``; a video that could not be finished (a full disk) is removed, never left under
+    its final name."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
@@ -113,6 +263,7 @@ class VideoSink:
         self.fps = fps
         self._writer = None
         self.size: tuple[int, int] | None = None
+        self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
         if self._writer is None:
@@ -121,8 +272,50 @@ class VideoSink:
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size)  # a camera that changed resolution mid-stream
         self._writer.write(image)
+        self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            os.replace(self.tmp, self.path)
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        writer.release()
+        if _frame_count(self.tmp) != self.frames:  # OpenCV's writer reports no write errors
+            self.tmp.unlink(missing_ok=True)
+            raise OSError(f"{self.path}: the video could not be written completely; is the disk full?")
+        os.replace(self.tmp, self.path)
+
+
+def _frame_count(path: Path) -> int:
+    """Frames in a finished AVI according to its index (0 when unreadable)."""
+    if not path.is_file():
+        return 0
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+@SINKS.register("events")
+def _events_sink(out: Path, cameras: list[str], config) -> EventLog:
+    return EventLog(out / "events.jsonl")
+
+
+@SINKS.register("mot")
+def _mot_sink(out: Path, cameras: list[str], config) -> MotSink:
+    return MotSink(out / "mot", cameras)
+
+
+@SINKS.register("videos")
+def _videos_sink(out: Path, cameras: list[str], config) -> CameraVideos:
+    return CameraVideos(out / "video", cameras)
+
+
+@SINKS.register("mosaic")
+def _mosaic_sink(out: Path, cameras: list[str], config) -> MosaicVideo:
+    return MosaicVideo(out / "mosaic.avi", cameras)
+
+
+@SINKS.register("summary")
+def _summary_sink(out: Path, cameras: list[str], config) -> SummaryFile:
+    return SummaryFile(out / "summary.json")

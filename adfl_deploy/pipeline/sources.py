@@ -10,6 +10,7 @@ cameras continue. Unreadable frames are skipped and counted, never fatal.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -27,6 +28,10 @@ from adfl_deploy.timing import latency_window
 log = logging.getLogger(__name__)
 
 
+#: a live connection that delivered frames for this many stall periods is healthy again
+HEALTHY_STALLS = 10
+
+
 @dataclass(frozen=True)
 class Frame:
     camera: str
@@ -42,8 +47,19 @@ class SourceConfig:
     realtime: bool = False
     reconnect_attempts: int = 3
     backoff_seconds: float = 0.5
-    #: a live stream that delivers nothing for this long counts as dead
+    #: a live stream that delivers nothing for this long counts as dead (a stall counts as a
+    #: failed attempt towards ``reconnect_attempts``; also OpenCV's open and read timeouts)
     stall_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ConfigError(f"source.queue_size: {self.queue_size}; a camera needs a queue of at least 1 frame")
+        if self.reconnect_attempts < 0:
+            raise ConfigError(f"source.reconnect_attempts: {self.reconnect_attempts}; use a count >= 0")
+        for name in ("backoff_seconds", "stall_seconds"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)) or (name == "stall_seconds" and value == 0):
+                raise ConfigError(f"source.{name}: {value}; use seconds > 0")
 
 
 def parse_uri(uri: str) -> tuple[str, object]:
@@ -64,14 +80,24 @@ class CameraSource:
     """One camera; ``start()`` spawns the reader thread, ``get(timeout)`` returns the next frame
     (or None), ``state`` is ``running``, ``ended`` (file finished) or ``dropped``."""
 
-    def __init__(self, name: str, uri: str, config: SourceConfig = SourceConfig(), opener: Callable[[object], object] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        uri: str,
+        config: SourceConfig = SourceConfig(),
+        opener: Callable[[object], object] | None = None,
+        wakeup: threading.Event | None = None,
+    ) -> None:
         """``opener(target)`` returns a ``cv2.VideoCapture``-like object (read, release,
-        isOpened); a custom one makes the source a live stream (tests use fakes)."""
+        isOpened); a custom one makes the source a live stream (tests use fakes). ``wakeup``
+        is set whenever a frame arrives or the source ends, so a consumer of several cameras
+        can sleep until one has something instead of polling."""
         self.name = name
         self.kind, self.target = parse_uri(uri) if opener is None else ("url", uri)
         self.live = self.kind in ("url", "webcam")
         self.config = config
-        self.opener = opener or (lambda target: cv2.VideoCapture(str(target) if not isinstance(target, int) else target))
+        self.opener = opener or (lambda target: open_capture(target, config.stall_seconds))
+        self.wakeup = wakeup or threading.Event()
         self.frames: queue.Queue[Frame] = queue.Queue(maxsize=config.queue_size)
         self.state = "running"
         self.read_count = 0
@@ -105,6 +131,12 @@ class CameraSource:
             return None
 
     def _put(self, frame: Frame) -> None:
+        try:
+            self._enqueue(frame)
+        finally:
+            self.wakeup.set()
+
+    def _enqueue(self, frame: Frame) -> None:
         if self.live:
             while True:
                 try:
@@ -141,6 +173,8 @@ class CameraSource:
         except Exception as exc:  # a source must never take the pipeline down
             log.warning("source %s stopped: %s", self.name, exc)
             self.state = "dropped"
+        finally:
+            self.wakeup.set()  # the consumer notices the end without waiting for a frame
 
     def _run_folder(self) -> None:
         for index, path in enumerate(self._images):
@@ -170,25 +204,35 @@ class CameraSource:
                 time.sleep(max(0.0, start + timestamp - time.monotonic()))
             self._emit(image, timestamp)
         cap.release()
+        if self.read_count == 0 and not self._stop.is_set():
+            log.warning("source %s: no frame could be decoded from %s; dropped", self.name, self.target)
+            self.state = "dropped"
+            return
         self.state = "ended"
 
     def _run_live(self) -> None:
+        """Read until the stream stalls for ``stall_seconds`` or closes, then reopen with
+        backoff. Every stall or failed open counts towards ``reconnect_attempts``; the count
+        starts again only after a connection stayed healthy for ``HEALTHY_STALLS`` stall
+        periods, so a stream that delivers a few frames and stalls each time is dropped."""
         attempts = 0
+        healthy = HEALTHY_STALLS * self.config.stall_seconds
         while not self._stop.is_set():
             cap = self.opener(self.target)
-            last_frame = time.monotonic()
+            opened = last_frame = time.monotonic()
             while not self._stop.is_set():
                 t0 = time.perf_counter()
                 ok, image = cap.read()
                 if ok:
                     self.decode_ms.append(1000 * (time.perf_counter() - t0))
-                    attempts = 0
                     last_frame = time.monotonic()
+                    if last_frame - opened >= healthy:
+                        attempts = 0
                     self._emit(image, last_frame)
                 elif time.monotonic() - last_frame > self.config.stall_seconds or not _is_open(cap):
                     break
                 else:
-                    time.sleep(0.01)  # a hiccup: try again until the stall timeout
+                    time.sleep(min(0.05, self.config.stall_seconds / 10))  # a hiccup: retry until the stall timeout
             cap.release()
             if self._stop.is_set():
                 break
@@ -201,6 +245,16 @@ class CameraSource:
             log.warning("source %s: stream lost, reconnecting (%d/%d)", self.name, attempts, self.config.reconnect_attempts)
             time.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
         self.state = "ended"
+
+
+def open_capture(target: object, timeout_seconds: float):
+    """``cv2.VideoCapture`` for a URL or webcam, with OpenCV's open and read timeouts set to
+    the stall timeout (FFmpeg's own default blocks a read for ~30 s)."""
+    if isinstance(target, int):
+        return cv2.VideoCapture(target)
+    ms = int(max(1.0, timeout_seconds * 1000))
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    return cv2.VideoCapture(str(target), cv2.CAP_ANY, params)
 
 
 def _is_open(cap) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.tracking.detections import Detections, iou_matrix
 
 
@@ -18,6 +19,13 @@ class ScheduleConfig:
     every_n_frames: int = 10
     quality_gain: float = 1.3  # re-embed early when the box is this much better
     gallery_size: int = 5
+
+    def __post_init__(self) -> None:
+        if self.every_n_frames < 1 or self.gallery_size < 1 or not self.quality_gain >= 1.0:
+            raise ConfigError(
+                f"schedule: every_n_frames ({self.every_n_frames}) and gallery_size ({self.gallery_size}) must be >= 1, "
+                f"quality_gain ({self.quality_gain}) >= 1"
+            )
 
 
 def box_quality(dets: Detections, frame_shape: tuple[int, ...]) -> np.ndarray:

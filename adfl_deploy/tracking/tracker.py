@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.tracking import kalman
 from adfl_deploy.tracking.detections import Detections, iou_matrix
 
@@ -28,6 +29,13 @@ class TrackerConfig:
     low_match_iou: float = 0.5  # second round, stricter: low boxes are less reliable
     confirm_hits: int = 3  # a track is confirmed (reported) after this many matches
     max_lost_frames: int = 30  # then a lost track is removed (3 s at 10 FPS)
+
+    def __post_init__(self) -> None:
+        for name in ("high_confidence", "low_confidence", "new_track_confidence", "match_iou", "low_match_iou"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"tracker.{name}: {getattr(self, name)} is not in [0, 1]")
+        if self.confirm_hits < 1 or self.max_lost_frames < 0:
+            raise ConfigError(f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0")
 
 
 @dataclass

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from adfl_deploy.association.associator import AssociationConfig, Associator, Tracklet
+from adfl_deploy.events import GlobalIdAssigned, GlobalIdMerged
+
+
+def ids(assoc: Associator, tracklets: list[Tracklet], log: list | None = None) -> dict:
+    """Associate and return (camera, track) -> global id; the decisions go to ``log``."""
+    decisions = assoc.associate(tracklets)
+    if log is not None:
+        log.extend(decisions)
+    return {(t.camera, t.track_id): assoc.assignment[(t.camera, t.track_id)] for t in tracklets}
 
 
 def unit(*values: float) -> np.ndarray:
@@ -14,8 +24,8 @@ def unit(*values: float) -> np.ndarray:
 
 def test_people_keep_their_global_id_across_cameras_hungarian_not_greedy():
     assoc = Associator(AssociationConfig(match_threshold=0.5))
-    ids = assoc.associate([Tracklet("cam1", 1, unit(1, 0, 0), 0.0), Tracklet("cam1", 2, unit(0.7, 0.7, 0), 0.0)])
-    g1, g2 = ids[("cam1", 1)], ids[("cam1", 2)]
+    got = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0), Tracklet("cam1", 2, unit(0.7, 0.7, 0), 0.0)])
+    g1, g2 = got[("cam1", 1)], got[("cam1", 2)]
     assert g1 != g2
     for t in (1, 2):
         assoc.end_track("cam1", t, 5.0)
@@ -23,51 +33,127 @@ def test_people_keep_their_global_id_across_cameras_hungarian_not_greedy():
     # person 2 still: greedy (7 first) would give 7 -> person 2 and leave 8 with person 1
     a, b = unit(0.9, 0.45, 0.0), unit(0.55, 0.83, 0.0)
     assert 1 - a @ unit(0.7, 0.7, 0) < 1 - a @ unit(1, 0, 0)
-    ids = assoc.associate([Tracklet("cam2", 7, a, 10.0), Tracklet("cam2", 8, b, 10.0)])
-    assert ids[("cam2", 7)] == g1 and ids[("cam2", 8)] == g2  # the minimum-total assignment
+    got = ids(assoc, [Tracklet("cam2", 7, a, 10.0), Tracklet("cam2", 8, b, 10.0)])
+    assert got[("cam2", 7)] == g1 and got[("cam2", 8)] == g2  # the minimum-total assignment
 
 
 def test_one_identity_is_not_two_tracks_in_one_camera():
     assoc = Associator()
-    first = assoc.associate([Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
-    second = assoc.associate([Tracklet("cam1", 1, unit(1, 0), 1.0), Tracklet("cam1", 2, unit(1, 0.01), 1.0)])
+    first = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    second = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 1.0), Tracklet("cam1", 2, unit(1, 0.01), 1.0)])
     assert second[("cam1", 1)] == first and second[("cam1", 2)] != first
 
 
 def test_dissimilar_people_get_new_ids():
     assoc = Associator(AssociationConfig(match_threshold=0.2))
-    a = assoc.associate([Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    log = []
+    a = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)], log)[("cam1", 1)]
     assoc.end_track("cam1", 1, 1.0)
-    b = assoc.associate([Tracklet("cam2", 1, unit(0, 1), 5.0)])[("cam2", 1)]
+    b = ids(assoc, [Tracklet("cam2", 1, unit(0, 1), 5.0)], log)[("cam2", 1)]
     assert a != b
-    assert [e["new"] for e in assoc.events if e["event"] == "global_id_assigned"] == [True, True]
+    assert [e.new for e in log if isinstance(e, GlobalIdAssigned)] == [True, True]
 
 
 def test_camera_transition_window():
     cfg = AssociationConfig(transitions={"cam1->cam2": (5.0, 20.0)})
     assoc = Associator(cfg)
-    g = assoc.associate([Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
     assoc.end_track("cam1", 1, 10.0)
-    too_soon = assoc.associate([Tracklet("cam2", 1, unit(1, 0), 12.0)])[("cam2", 1)]
+    too_soon = ids(assoc, [Tracklet("cam2", 1, unit(1, 0), 12.0)])[("cam2", 1)]
     assert too_soon != g  # 2 s after leaving cam1: not physically possible
     assoc2 = Associator(cfg)
-    g = assoc2.associate([Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    g = ids(assoc2, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
     assoc2.end_track("cam1", 1, 10.0)
-    assert assoc2.associate([Tracklet("cam2", 1, unit(1, 0), 18.0)])[("cam2", 1)] == g
+    assert ids(assoc2, [Tracklet("cam2", 1, unit(1, 0), 18.0)])[("cam2", 1)] == g
 
 
 def test_late_evidence_merges_two_ids_and_logs_it():
     assoc = Associator(AssociationConfig(match_threshold=0.05, merge_threshold=0.04))
-    first = assoc.associate([Tracklet("cam1", 1, unit(1, 0.0), 0.0)])[("cam1", 1)]
+    log = []
+    first = ids(assoc, [Tracklet("cam1", 1, unit(1, 0.0), 0.0)], log)[("cam1", 1)]
     assoc.end_track("cam1", 1, 2.0)
     # seen in cam2 from a poor angle (distance 0.11): no match, no merge - a second identity
-    other = assoc.associate([Tracklet("cam2", 4, unit(1, 0.5), 5.0)])[("cam2", 4)]
+    other = ids(assoc, [Tracklet("cam2", 4, unit(1, 0.5), 5.0)], log)[("cam2", 4)]
     assert other != first
     assoc.end_track("cam2", 4, 6.0)
     # a better view in cam2 (distance 0.02 to the first) bridges the two galleries
-    assoc.associate([Tracklet("cam2", 4, unit(1, 0.2), 6.0)])
-    merges = [e for e in assoc.events if e["event"] == "global_id_merged"]
-    assert merges and merges[0]["kept"] == first and merges[0]["merged"] == other
+    ids(assoc, [Tracklet("cam2", 4, unit(1, 0.2), 6.0)], log)
+    merges = [e for e in log if isinstance(e, GlobalIdMerged)]
+    assert merges and merges[0].kept == first and merges[0].merged == other
     assert assoc.assignment[("cam2", 4)] == first
-    assigned = [e for e in assoc.events if e["event"] == "global_id_assigned"]
-    assert assigned[1]["global_id"] == other  # the past record is kept as it was
+    assigned = [e for e in log if isinstance(e, GlobalIdAssigned)]
+    assert assigned[1].global_id == other  # the past record is kept as it was
+
+
+def test_decisions_carry_the_frame_and_box_they_come_from():
+    assoc = Associator(AssociationConfig(match_threshold=0.3))
+    (decision,) = assoc.associate([Tracklet("cam1", 3, unit(1, 0), 0.5, frame=5, box=(1.0, 2.0, 3.0, 4.0))])
+    assert decision == GlobalIdAssigned("cam1", 3, 1, 0.5, True, 5, (1.0, 2.0, 3.0, 4.0))
+
+
+def test_gallery_bank_distances_match_a_loop_over_identities():
+    """The vectorised bank against the definition: 1 - max over each identity's last
+    ``gallery_size`` embeddings of the cosine similarity, written as a plain loop."""
+    from adfl_deploy.association.associator import GalleryBank
+
+    rng = np.random.default_rng(0)
+    bank, kept = GalleryBank(size=3), {}
+    for step in range(60):  # identities of uneven gallery lengths, some overflowing the ring
+        gid = int(rng.integers(1, 25))
+        e = rng.normal(size=8)
+        e /= np.linalg.norm(e)
+        bank.add(gid, e)
+        kept[gid] = (kept.get(gid, []) + [e])[-3:]
+        if step == 40:  # a freed row is reused without leaking the old identity's embeddings
+            gone = next(iter(kept))
+            bank.remove(gone)
+            del kept[gone]
+    queries = rng.normal(size=(4, 8))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    ids, dist = bank.distances(queries)
+    assert sorted(ids) == sorted(kept)
+    for j, gid in enumerate(ids):
+        for i, q in enumerate(queries):
+            assert dist[i, j] == pytest.approx(1 - max(float(g @ q) for g in kept[gid]), abs=1e-5)
+
+
+def test_identities_unseen_for_longer_than_forget_after_retire():
+    assoc = Associator(AssociationConfig(match_threshold=0.3, forget_after_seconds=60.0))
+    g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 1.0)
+    # 30 s later the same person is recognised ...
+    assert ids(assoc, [Tracklet("cam2", 1, unit(1, 0), 31.0)])[("cam2", 1)] == g
+    assoc.end_track("cam2", 1, 32.0)
+    # ... 2 minutes after the last sighting, the identity has retired: a new id, and no
+    # trace of the old one is left to compare with
+    again = ids(assoc, [Tracklet("cam1", 9, unit(1, 0), 152.0)])[("cam1", 9)]
+    assert again != g and g not in assoc.identities and g not in assoc.bank.row
+    assert ("cam1", 1) not in assoc.assignment and assoc.global_ids == {g, again}
+
+
+def test_a_live_identity_never_retires():
+    assoc = Associator(AssociationConfig(match_threshold=0.3, forget_after_seconds=10.0))
+    g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    # still tracked in cam1 (no end_track), evidence only from a second camera much later
+    ids(assoc, [Tracklet("cam2", 5, unit(0, 1), 100.0)])
+    assert g in assoc.identities
+
+
+@pytest.mark.parametrize("field,value", [("match_threshold", 0.0), ("gallery_size", 0), ("forget_after_seconds", -1.0)])
+def test_out_of_range_association_config_is_refused(field, value):
+    from adfl_deploy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        AssociationConfig(**{field: value})
+
+
+def test_association_benchmark_counts_its_work_and_keeps_every_identity():
+    from adfl_deploy.bench.association_bench import AssociationBenchConfig, markdown, run_benchmark
+
+    cfg = AssociationBenchConfig(identities=(50,), dim=256, ticks=3, new_per_tick=2, known_per_tick=2)
+    (row,) = run_benchmark(cfg)["rows"]
+    # random 256-d people never match (cosine ~ N(0, 1/16), the threshold is 0.6): each tick's 2 new tracklets start 2 identities
+    assert row["identities_at_end"] == 50 + 3 * 2
+    assert row["gmac_per_tick"] == pytest.approx((2 + 2) * 56 * 10 * 256 / 1e9)
+    assert row["bank_mb"] == pytest.approx(56 * 10 * 256 * 4 / 1e6)
+    assert "| 50 |" in markdown(run_benchmark(cfg))

@@ -10,7 +10,7 @@ import pytest
 
 from adfl_deploy.cli import main
 from adfl_deploy.errors import ConfigError
-from adfl_deploy.pipeline.core import PipelineConfig, parse_sources, run
+from adfl_deploy.pipeline import PipelineConfig, parse_sources, read_summary, run
 from adfl_deploy.pipeline.sources import SourceConfig
 
 VIDEO = "data/videos/one-by-one-person-detection.mp4"
@@ -29,15 +29,15 @@ def tracked(shared, tmp_path_factory):
 def test_outputs_appear_and_parse(tracked):
     import motmetrics as mm
 
-    summary = json.loads((tracked / "summary.json").read_text())
-    assert {c["frames"] for c in summary["cameras"].values()} == {220}
+    summary = read_summary(tracked / "summary.json")
+    assert {c.frames for c in summary.cameras.values()} == {220}
     records = [json.loads(line) for line in (tracked / "events.jsonl").read_text().splitlines()]
     kinds = {r["event"] for r in records}
     assert {"track_started", "global_id_assigned"} <= kinds
     for cam in ("cam1", "cam2"):
         table = mm.io.loadtxt(str(tracked / "mot" / f"{cam}.txt"), fmt="mot15-2D")
         assert len(table) > 50  # a person is tracked through most of frames 60-190
-        assert set(table.index.get_level_values("Id")) <= set(summary["global_ids"])
+        assert set(table.index.get_level_values("Id")) <= set(summary.global_ids)
     assert (tracked / "mosaic.avi").stat().st_size > 0 and (tracked / "video" / "cam1.avi").stat().st_size > 0
     assert not list(tracked.rglob(".*partial*"))
 
@@ -56,7 +56,7 @@ def test_a_dead_camera_does_not_stop_the_others(shared, tmp_path):
                        source=SourceConfig(reconnect_attempts=1, backoff_seconds=0.01, stall_seconds=0.1)),  # fmt: skip
         progress=False,
     )
-    assert summary["cameras"]["good"]["frames"] == 80 and summary["cameras"]["bad"]["state"] == "dropped"
+    assert summary.cameras["good"].frames == 80 and summary.cameras["bad"].state == "dropped"
 
 
 def test_bad_sources_fail_in_one_line(tmp_path):
@@ -94,7 +94,7 @@ def test_frames_that_change_size_and_garbage_files_do_not_stop_the_run(tmp_path)
         cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((*size, 3), 40 * i, np.uint8))
     (folder / "003b.png").write_bytes(b"\x89PNG garbage")
     summary = run(PipelineConfig(sources=[f"cam={folder}"], out=str(tmp_path / "out"), show=True), progress=False)
-    assert summary["cameras"]["cam"]["frames"] == 6 and summary["cameras"]["cam"]["skipped_frames"] == 1
+    assert summary.cameras["cam"].frames == 6 and summary.cameras["cam"].skipped_frames == 1
     cap = cv2.VideoCapture(str(tmp_path / "out" / "video" / "cam.avi"))
     sizes = set()
     while True:
@@ -126,7 +126,7 @@ def test_precomputed_detections_and_a_region_of_interest(shared, tmp_path):
     assert len(started) == 1 and len(started[0]["box"]) == 4
     rows = np.loadtxt(tmp_path / "out" / "mot" / "cam1.txt", delimiter=",", ndmin=2)
     centres = rows[:, 2] + rows[:, 4] / 2
-    assert centres.max() < 384 + 10 and summary["cameras"]["cam1"]["frames"] == 130
+    assert centres.max() < 384 + 10 and summary.cameras["cam1"].frames == 130
     assert {r["event"] for r in records} >= {"track_started", "global_id_assigned", "track_ended"}
     with pytest.raises(ConfigError, match="not among the sources"):
         run(PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "x"), detections={"cam9": str(det)}), progress=False)
@@ -139,8 +139,8 @@ def test_track_without_sources_runs_the_generated_scene(tmp_path, monkeypatch, c
     generate(SceneConfig(), "out/scene", progress=False)  # what `adfl track` reuses
     assert main(["track", "--max-frames", "20", "--no-video", "--out", "run"]) == 0
     assert "generated demo scene" in capsys.readouterr().out
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert set(summary["cameras"]) == {"cam1", "cam2", "cam3"} and all(c["frames"] == 20 for c in summary["cameras"].values())
+    summary = read_summary(tmp_path / "run" / "summary.json")
+    assert set(summary.cameras) == {"cam1", "cam2", "cam3"} and all(c.frames == 20 for c in summary.cameras.values())
 
 
 def test_print_config_shows_overrides_without_running_anything(tmp_path, monkeypatch, capsys):

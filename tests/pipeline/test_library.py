@@ -1,0 +1,167 @@
+"""The pipeline as a library: the README's examples run as written, parts plug in through the
+registries, events arrive typed and in order, and the torch-free runtime never imports the
+training side."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from adfl_deploy.events import (
+    FrameTracked,
+    GlobalIdAssigned,
+    RunEnded,
+    RunStarted,
+    TickStats,
+    TrackStarted,
+)
+from adfl_deploy.pipeline import SINKS, CameraSource, Pipeline, PipelineConfig, run
+from adfl_deploy.runtime import create_embedder
+from adfl_deploy.tracking import DETECTORS, TrackerConfig
+
+REPO = Path(__file__).resolve().parents[2]
+VIDEO = "data/videos/one-by-one-person-detection.mp4"
+
+
+def readme_python_blocks() -> list[str]:
+    section = REPO.joinpath("README.md").read_text().split("## Use it as a library", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def short_clip(src: Path, dst: Path, start: int, frames: int) -> Path:
+    cap = cv2.VideoCapture(str(src))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    writer = None
+    for _ in range(frames):
+        ok, image = cap.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 10, (image.shape[1], image.shape[0]))
+        writer.write(image)
+    writer.release()
+    return dst
+
+
+def test_the_readme_library_example_runs_as_written(shared, tmp_path, monkeypatch, capsys):
+    example = readme_python_blocks()[0]
+    assert len([line for line in example.splitlines() if line.strip()]) <= 15
+    # the example's two cameras: stretches of the real indoor video where someone walks
+    short_clip(shared / VIDEO, tmp_path / "door.mp4", 40, 60)
+    short_clip(shared / VIDEO, tmp_path / "hall.mp4", 300, 60)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    lines = (tmp_path / "out" / "events.jsonl").read_text().splitlines()
+    assert '"event": "run_started"' in lines[0]
+    announced = re.findall(r"(door|hall) track (\d+) -> person (\d+)", printed)
+    assert announced, printed  # somebody was seen and named
+    assert sum('"event": "global_id_assigned"' in line for line in lines) == len(announced)
+
+
+def test_a_toy_detector_registered_in_one_line_runs_end_to_end(shared, tmp_path):
+    namespace: dict = {}
+    exec(compile(readme_python_blocks()[1], "README.md", "exec"), namespace)
+    try:
+        assert "whole-frame" in DETECTORS.names()
+        clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 0, 12)
+        out = tmp_path / "out"
+        run(PipelineConfig(sources=[f"cam={clip}"], detector="whole-frame", model="colour-histogram", out=str(out), write_videos=False), progress=False)
+        rows = np.loadtxt(out / "mot" / "cam.txt", delimiter=",", ndmin=2)
+        # the video is 768x432: the toy box is x 307.2..460.8, y 86.4..388.8 in every frame
+        # from the tracker's confirmation on (3 hits, frames 3..12 in MOT's 1-based numbering)
+        assert rows[:, 0].tolist() == list(range(3, 13))
+        np.testing.assert_allclose(rows[:, 2:6], [[307.2, 86.4, 153.6, 302.4]] * 10, atol=0.6)
+    finally:
+        DETECTORS._factories.pop("whole-frame", None)
+
+
+def test_a_user_sink_registered_by_name_gets_every_event(shared, tmp_path):
+    seen = []
+
+    class Recorder:
+        def __init__(self, out, cameras, config):
+            self.cameras = cameras
+
+        def on_event(self, event):
+            seen.append(event)
+
+        def close(self):
+            seen.append("closed")
+
+    SINKS.register("recorder", Recorder)
+    try:
+        clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 30)
+        summary = run(PipelineConfig(sources=[f"a={clip}"], detector="motion", model="colour-histogram", out=str(tmp_path / "o"), sinks=["recorder"]), progress=False)
+    finally:
+        SINKS._factories.pop("recorder", None)
+    assert isinstance(seen[0], RunStarted) and seen[0].run_id == summary.run_id
+    assert seen[-2] == "closed" and isinstance(seen[-1], RunEnded) and seen[-1].summary.finished
+    assert sum(isinstance(e, TickStats) for e in seen) == summary.ticks == 30
+    assert not (tmp_path / "o" / "events.jsonl").exists()  # only the sinks asked for
+
+
+def test_events_come_typed_in_one_direction_with_their_evidence(shared, tmp_path):
+    clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 60)
+    embedder = create_embedder("colour-histogram")
+    from adfl_deploy.association import AssociationConfig, Associator
+    from adfl_deploy.tracking import create_detector
+
+    pipeline = Pipeline([CameraSource("cam", str(clip))], {"cam": create_detector("motion")}, embedder, Associator(AssociationConfig(match_threshold=0.3)), TrackerConfig())
+    events = []
+    pipeline.subscribe(events.append)
+    ticks = 0
+    while pipeline.step():
+        ticks += 1
+    summary = pipeline.close("test")
+    assert summary.ticks == 60 and summary.ended_by == "test"
+    started = {e.track_id: i for i, e in enumerate(events) if isinstance(e, TrackStarted)}
+    frames = {(e.camera, e.frame): e for e in events if isinstance(e, FrameTracked)}
+    assigned = [(i, e) for i, e in enumerate(events) if isinstance(e, GlobalIdAssigned)]
+    assert assigned, "the person walking through should get a global id"
+    for i, decision in assigned:
+        assert started[decision.track_id] < i  # a track starts before it is named
+        # the decision's frame and box are the tracked box of that frame, not patched in later
+        frame = frames[("cam", decision.frame)]
+        row = list(frame.track_ids).index(decision.track_id)
+        np.testing.assert_allclose(decision.box, frame.boxes[row], atol=0.051)
+        assert frame.global_ids[row] == decision.global_id
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+#: the training commands are the only runtime modules allowed to reach the training side
+#: (``adfl eval`` of a training checkpoint is one of them; an exported model needs no torch)
+TRAINING_COMMANDS = {"cli/train.py", "cli/models.py", "cli/export.py", "cli/evaluate.py"}
+
+
+def test_the_runtime_never_imports_the_training_side():
+    offenders = []
+    for path in sorted((REPO / "adfl_deploy").rglob("*.py")):
+        rel = path.relative_to(REPO / "adfl_deploy").as_posix()
+        if rel in TRAINING_COMMANDS:
+            continue
+        bad = {m for m in _imports(path) if m.startswith(("adfl_deploy.train", "adfl_deploy.export", "torch"))}
+        if bad:
+            offenders.append(f"{rel}: {sorted(bad)}")
+    assert not offenders, offenders
+
+
+def test_the_torch_backend_is_found_through_the_registry():
+    pytest.importorskip("torch")
+    from adfl_deploy.runtime import BACKENDS
+    from adfl_deploy.train.torch_backend import TorchBackend
+
+    assert BACKENDS.get("torch") is TorchBackend
