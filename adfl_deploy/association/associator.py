@@ -173,6 +173,8 @@ class Associator:
         #: every global id handed out and not merged away (retired ones included)
         self.global_ids: set[int] = set()
         self.bank = GalleryBank(config.gallery_size)
+        #: close identity pairs that could not merge yet (re-checked every tick)
+        self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
 
     def _window(self, first: str, second: str) -> tuple[float, float] | None:
@@ -237,52 +239,96 @@ class Associator:
 
     def associate(self, tracklets: list[Tracklet]) -> list[Decision]:
         """Update identities with this tick's tracklets; returns the decisions made (new
-        assignments, then merges), in order. One matrix product gives every tracklet's
-        distance to every identity, for matching and for the merge check."""
+        assignments, then merges), in order. Tracks that already have an identity add their
+        evidence first; then one matrix product gives every tracklet's distance to every
+        identity, for matching the new ones and for finding merge candidates."""
         now = max((t.time for t in tracklets), default=0.0)
         self._retire(now)
-        if not tracklets:
-            return []
-        dist = 1.0 - self.bank.similarity(np.stack([t.embedding for t in tracklets])).astype(np.float64)
         decisions: list[Decision] = []
-        owner: list[int] = []  # each tracklet's identity after this tick
-        new_rows = [i for i, t in enumerate(tracklets) if self.assignment.get((t.camera, t.track_id)) not in self.identities]
-        matched = self._match([tracklets[i] for i in new_rows], dist[new_rows]) if new_rows else {}
-        new_index = {i: k for k, i in enumerate(new_rows)}
+        owner: dict[int, int] = {}  # tracklet index -> its identity
         for i, t in enumerate(tracklets):
-            if i not in new_index:
-                gid = self.assignment[(t.camera, t.track_id)]
-            else:
-                gid = matched.get(new_index[i])
-                if gid is None:
-                    gid = next(self._ids)
-                    self.identities[gid] = Identity(gid)
-                    self.global_ids.add(gid)
-                self.assignment[(t.camera, t.track_id)] = gid
-                decisions.append(GlobalIdAssigned(t.camera, t.track_id, gid, t.time, new_index[i] not in matched, t.frame, t.box))
+            gid = self.assignment.get((t.camera, t.track_id))
+            if gid in self.identities:
+                self._add(self.identities[gid], t)
+                owner[i] = gid
+        new_rows = [i for i in range(len(tracklets)) if i not in owner]
+        dist = 1.0 - self.bank.similarity(np.stack([t.embedding for t in tracklets])).astype(np.float64) if tracklets else None
+        matched = self._match([tracklets[i] for i in new_rows], dist[new_rows]) if new_rows else {}
+        for k, i in enumerate(new_rows):
+            t = tracklets[i]
+            gid = matched.get(k)
+            if gid is None:
+                gid = next(self._ids)
+                self.identities[gid] = Identity(gid)
+                self.global_ids.add(gid)
             self._add(self.identities[gid], t)
-            owner.append(gid)
-        decisions += self._merge(owner, dist, now)
+            self.assignment[(t.camera, t.track_id)] = gid
+            owner[i] = gid
+            decisions.append(GlobalIdAssigned(t.camera, t.track_id, gid, t.time, k not in matched, t.frame, t.box))
+        candidates = self._merge_candidates(tracklets, owner, dist, new_rows) if tracklets else set()
+        decisions += self._merge(candidates | self._pending, now)
         return decisions
 
-    def _merge(self, owner: list[int], dist: np.ndarray, time: float) -> list[GlobalIdMerged]:
-        """Merge identity pairs whose galleries agree (closer than ``merge_threshold``, stricter
-        than matching) and whose sightings are compatible. A pair can only have come closer
-        through this tick's embeddings, so only their distances (``dist``, one row per
-        tracklet, owned by ``owner``) are searched."""
+    def _merge_candidates(self, tracklets: list[Tracklet], owner: dict[int, int], dist: np.ndarray, new_rows: list[int]) -> set:
+        """Identity pairs that this tick's embeddings brought within ``merge_threshold``:
+        each embedding against every gallery (``dist``, computed before the new tracks' own
+        embeddings joined the bank), and every embedding against the new ones."""
+        pairs = set()
+        rows, cols = np.nonzero(dist < self.merge_threshold)
+        for i, col in zip(rows.tolist(), cols.tolist()):
+            other = int(self.bank.owner[col])
+            if other and other != owner[i]:
+                pairs.add((min(owner[i], other), max(owner[i], other)))
+        if new_rows:  # the new tracks' embeddings were not in the bank yet: compare them here
+            every = np.stack([t.embedding for t in tracklets])
+            close = np.argwhere(1.0 - every @ every[new_rows].T < self.merge_threshold)
+            for i, k in close.tolist():
+                a, b = owner[i], owner[new_rows[k]]
+                if a != b:
+                    pairs.add((min(a, b), max(a, b)))
+        return pairs
+
+    def gallery_distance(self, a: int, b: int) -> float:
+        """1 - the largest cosine similarity between any embedding of a and any of b."""
+        return float(1.0 - (self.bank.gallery(a) @ self.bank.gallery(b).T).max())
+
+    def _merge(self, candidates: set, time: float) -> list[GlobalIdMerged]:
+        """Merge candidate pairs whose galleries agree (closer than ``merge_threshold``,
+        stricter than matching) and whose sightings are compatible, older id kept, in id order.
+        A close pair that cannot be one person yet (both still live, say) waits in
+        ``_pending`` and is checked again every tick until it merges or drifts apart. After a
+        merge, pairs of the merged id continue as pairs of the kept one: later in this pass if
+        they sort after the current pair, else next tick - the same outcome as checking every
+        pair in id order every tick, at the cost of the pairs that are actually close."""
         merges = []
-        for i in np.argsort(dist.min(axis=1)) if dist.shape[1] else []:
-            for col in np.flatnonzero(dist[i] < self.merge_threshold):
-                gid, other = owner[i], int(self.bank.owner[col])
-                if other == 0 or other == gid or other not in self.identities or gid not in self.identities:
-                    continue
-                kept, merged = min(gid, other), max(gid, other)
-                if not self._compatible(self.identities[kept], self.identities[merged]):
-                    continue
-                self._absorb(kept, merged)
-                owner = [kept if g == merged else g for g in owner]
-                merges.append(GlobalIdMerged(kept, merged, float(dist[i, col]), time))
+        queue = sorted(candidates)
+        self._pending = set()
+        while queue:
+            a, b = queue.pop(0)
+            if a not in self.identities or b not in self.identities:
+                continue
+            distance = self.gallery_distance(a, b)
+            if distance >= self.merge_threshold:
+                continue
+            if not self._compatible(self.identities[a], self.identities[b]):
+                self._pending.add((a, b))
+                continue
+            self._absorb(a, b)
+            merges.append(GlobalIdMerged(a, b, distance, time))
+            later, self._pending = self._rename(queue, b, a), self._rename(self._pending, b, a)
+            queue = sorted({pair for pair in later if pair > (a, b)})
+            self._pending |= {pair for pair in later if pair <= (a, b)}
         return merges
+
+    @staticmethod
+    def _rename(pairs, old: int, new: int) -> set:
+        """``pairs`` with identity ``old`` renamed ``new`` (pairs that become one id dropped)."""
+        out = set()
+        for a, b in pairs:
+            a, b = (new if a == old else a), (new if b == old else b)
+            if a != b:
+                out.add((min(a, b), max(a, b)))
+        return out
 
     def _absorb(self, kept: int, merged: int) -> None:
         a, b = self.identities[kept], self.identities.pop(merged)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -157,3 +159,99 @@ def test_association_benchmark_counts_its_work_and_keeps_every_identity():
     assert row["gmac_per_tick"] == pytest.approx((2 + 2) * 56 * 10 * 256 / 1e9)
     assert row["bank_mb"] == pytest.approx(56 * 10 * 256 * 4 / 1e6)
     assert "| 50 |" in markdown(run_benchmark(cfg))
+
+
+class AllPairsReference:
+    """The association's definition, written plainly: every identity's distance computed in
+    a loop, every pair of identities checked for a merge in id order on every tick. The
+    bounded ``Associator`` must make exactly the same decisions."""
+
+    def __init__(self, cfg: AssociationConfig) -> None:
+        self.cfg, self.thr, self.merge_thr = cfg, cfg.match_threshold, cfg.merge_threshold
+        self.gallery, self.seen, self.assignment, self.next_id = {}, {}, {}, 1
+
+    def feasible(self, gid, t):
+        live = self.seen[gid].get(t.camera, (None, 0.0))[0]
+        if live is not None and live != t.track_id:
+            return False
+        return not any(cam != t.camera and track is not None and t.time - when < 1.0 for cam, (track, when) in self.seen[gid].items())
+
+    def compatible(self, a, b):
+        return not any(ta is not None and tb is not None for ta, _ in self.seen[a].values() for tb, _ in self.seen[b].values())
+
+    def add(self, gid, t):
+        self.gallery[gid] = (self.gallery[gid] + [t.embedding])[-self.cfg.gallery_size :]
+        self.seen[gid][t.camera] = (t.track_id, t.time)
+
+    def associate(self, tracklets):
+        from scipy.optimize import linear_sum_assignment
+
+        out = []
+        for t in tracklets:
+            if (t.camera, t.track_id) in self.assignment:
+                self.add(self.assignment[(t.camera, t.track_id)], t)
+        new = [t for t in tracklets if (t.camera, t.track_id) not in self.assignment]
+        ids = list(self.gallery)
+        matched = {}
+        if new and ids:
+            cost = np.full((len(new), len(ids)), 1e6)
+            for i, t in enumerate(new):
+                for j, g in enumerate(ids):
+                    d = 1 - max(float(e @ t.embedding) for e in self.gallery[g])
+                    if d < self.thr and self.feasible(g, t):
+                        cost[i, j] = d
+            rows, cols = linear_sum_assignment(cost)
+            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.thr}
+        for i, t in enumerate(new):
+            gid = matched.get(i)
+            if gid is None:
+                gid, self.next_id = self.next_id, self.next_id + 1
+                self.gallery[gid], self.seen[gid] = [], {}
+            self.add(gid, t)
+            self.assignment[(t.camera, t.track_id)] = gid
+            out.append(("assigned", t.camera, t.track_id, gid, i not in matched))
+        for a, b in itertools.combinations(sorted(self.gallery), 2):
+            if a not in self.gallery or b not in self.gallery or not self.compatible(a, b):
+                continue
+            d = 1 - max(float(x @ y) for x in self.gallery[a] for y in self.gallery[b])
+            if d < self.merge_thr:
+                self.gallery[a] = (self.gallery[a] + self.gallery.pop(b))[-self.cfg.gallery_size :]
+                for cam, s in self.seen.pop(b).items():
+                    if cam not in self.seen[a] or s[1] > self.seen[a][cam][1]:
+                        self.seen[a][cam] = s
+                self.assignment = {k: (a if g == b else g) for k, g in self.assignment.items()}
+                out.append(("merged", a, b))
+        return out
+
+    def end_track(self, camera, track_id, time):
+        gid = self.assignment.get((camera, track_id))
+        if gid in self.seen:
+            self.seen[gid][camera] = (None, time)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
+    rng = np.random.default_rng(seed)
+    cfg = AssociationConfig(match_threshold=0.3, merge_threshold=0.2, gallery_size=4, forget_after_seconds=0.0)
+    people = rng.normal(size=(12, 6))
+    fast, ref = Associator(cfg), AllPairsReference(cfg)
+    live: dict[tuple[str, int], int] = {}
+    next_track = 1
+    for tick in range(120):
+        now = tick * 0.5
+        for key in [k for k in live if rng.random() < 0.08]:  # tracks end
+            del live[key]
+            fast.end_track(*key, now)
+            ref.end_track(*key, now)
+        for _ in range(rng.integers(0, 3)):  # tracks start: someone in some camera
+            live[(f"cam{rng.integers(3)}", next_track)] = int(rng.integers(12))
+            next_track += 1
+        tracklets = []
+        for (cam, track), person in live.items():
+            e = people[person] + rng.normal(scale=0.35, size=6)
+            tracklets.append(Tracklet(cam, track, e / np.linalg.norm(e), now))
+        got = []
+        for d in fast.associate(tracklets):
+            got.append(("assigned", d.camera, d.track_id, d.global_id, d.new) if isinstance(d, GlobalIdAssigned) else ("merged", d.kept, d.merged))
+        assert got == ref.associate(tracklets), f"tick {tick}"
+    assert fast.assignment == ref.assignment
