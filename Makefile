@@ -27,7 +27,8 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "not gpu"
 
 lint: $(STAMP)
-	$(BIN)/ruff check adfl_deploy train export tests benchmarks
+	$(BIN)/ruff check adfl_deploy train export tests benchmarks tools
+	$(BIN)/ruff format --check adfl_deploy train export tests benchmarks tools
 
 native:
 	cmake -S . -B build

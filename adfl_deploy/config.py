@@ -42,9 +42,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"{where or cls.__name__}: unknown field {unknown[0]!r}; valid fields: {', '.join(fields)}"
-        )
+        raise ConfigError(f"{where or cls.__name__}: unknown field {unknown[0]!r}; valid fields: {', '.join(fields)}")
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
@@ -191,4 +189,3 @@ __all__ = [
     "to_dict",
     "with_overrides",
 ]
-

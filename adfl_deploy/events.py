@@ -132,7 +132,17 @@ class RunEnded:
     kind = "run_ended"
 
 
-Event = RunStarted | TrackStarted | TrackEnded | GlobalIdAssigned | GlobalIdMerged | FrameTracked | TickStats | SummaryUpdated | RunEnded
+Event = (
+    RunStarted
+    | TrackStarted
+    | TrackEnded
+    | GlobalIdAssigned
+    | GlobalIdMerged
+    | FrameTracked
+    | TickStats
+    | SummaryUpdated
+    | RunEnded
+)
 
 
 @runtime_checkable

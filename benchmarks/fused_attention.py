@@ -28,7 +28,13 @@ def inputs(op, batch, c, h, w, dtype):
     t = lambda *s: 0.1 * torch.randn(*s, device="cuda", dtype=dtype, generator=g)  # noqa: E731
     alpha = torch.tensor([0.5], device="cuda", dtype=dtype)
     return {
-        "spatial_attention": lambda: [t(batch, c // 8, h, w), t(batch, c // 8, h, w), t(batch, c, h, w), t(batch, c, h, w), alpha],
+        "spatial_attention": lambda: [
+            t(batch, c // 8, h, w),
+            t(batch, c // 8, h, w),
+            t(batch, c, h, w),
+            t(batch, c, h, w),
+            alpha,
+        ],
         "channel_attention": lambda: [t(batch, c, h, w), alpha],
         "hyper_attention": lambda: [t(batch, c // 64, h, w) for _ in range(3)],
         "spatial_gate": lambda: [t(batch, 1, h, w), t(batch, c, h, w)],
@@ -72,12 +78,23 @@ def main() -> int:
                 x = inputs(op, batch, c, h, w, dtype)
                 composite = ops.COMPOSITES[op][0]
                 with torch.no_grad():
-                    fused = time_ms(lambda: ops.OPS[op](*x))
-                    unfused = time_ms(lambda: composite(*x))
-                rows.append({"op": op, "dtype": str(dtype).split(".")[-1], "batch": batch, "fused_ms": fused, "unfused_ms": unfused, "speedup": unfused / fused})
+                    fused = time_ms(lambda op=op, x=x: ops.OPS[op](*x))
+                    unfused = time_ms(lambda composite=composite, x=x: composite(*x))
+                rows.append(
+                    {
+                        "op": op,
+                        "dtype": str(dtype).split(".")[-1],
+                        "batch": batch,
+                        "fused_ms": fused,
+                        "unfused_ms": unfused,
+                        "speedup": unfused / fused,
+                    }
+                )
                 lines.append(f"| {op} | {rows[-1]['dtype']} | {batch} | {fused:.3f} | {unfused:.3f} | {unfused / fused:.2f}x |")
                 print(lines[-1], flush=True)
-    driver = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+    driver = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True, text=True
+    ).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -92,7 +109,10 @@ def main() -> int:
     }
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     if args.markdown:
-        title = f"Fused vs unfused attention, C={c} {h}x{w}: {report['device']} (driver {driver}), CUDA {torch.version.cuda}, torch {torch.__version__}, commit {commit[:10]}, {report['date'][:10]}"
+        title = (
+            f"Fused vs unfused attention, C={c} {h}x{w}: {report['device']} (driver {driver}), CUDA "
+            f"{torch.version.cuda}, torch {torch.__version__}, commit {commit[:10]}, {report['date'][:10]}"
+        )
         atomic_write_text(args.markdown, title + "\n\n" + "\n".join(lines) + "\n")
     return 0
 

@@ -69,12 +69,21 @@ def fp16_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     batch = prepare(crops, info.preprocessing, info.input_format)
     peak, where = max_activation(onnx.load(str(out_dir / "model.onnx")), {info.input_name: batch})
     if peak > FP16_HEADROOM * FP16_MAX:
-        raise ConfigError(f"activation {where} reaches {peak:.0f} on real crops, too close to float16's {FP16_MAX:.0f}; export fp32 instead")
+        raise ConfigError(
+            f"activation {where} reaches {peak:.0f} on real crops, too close to float16's {FP16_MAX:.0f}; export fp32 instead"
+        )
     fp32, fp16 = _outputs(out_dir, ("model.onnx", "model.fp16.onnx"), info.input_name, batch)
     cos = row_cosine(fp32, fp16)
-    report = {"fp16_max_abs_error": float(np.abs(fp16 - fp32).max()), "fp16_min_cosine": float(cos.min()), "fp16_max_activation": peak}
+    report = {
+        "fp16_max_abs_error": float(np.abs(fp16 - fp32).max()),
+        "fp16_min_cosine": float(cos.min()),
+        "fp16_max_activation": peak,
+    }
     if not cos.min() >= FP16_MIN_COSINE:  # NaN (an fp16 overflow) fails too
-        raise ConfigError(f"the FP16 model differs from FP32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); export fp32 instead")
+        raise ConfigError(
+            f"the FP16 model differs from FP32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); "
+            "export fp32 instead"
+        )
     return report
 
 
@@ -104,13 +113,20 @@ def int8_parity(out_dir: Path, info: ArtifactInfo, crops: list[np.ndarray]) -> d
     batch = prepare(crops, info.preprocessing, info.input_format)
     fp32, int8 = _outputs(out_dir, ("model.onnx", "model.int8.onnx"), info.input_name, batch)
     cos = row_cosine(fp32, int8)
-    return {"int8_max_abs_error": float(np.abs(int8 - fp32).max()), "int8_min_cosine": float(cos.min()), "int8_median_cosine": float(np.median(cos))}
+    return {
+        "int8_max_abs_error": float(np.abs(int8 - fp32).max()),
+        "int8_min_cosine": float(cos.min()),
+        "int8_median_cosine": float(np.median(cos)),
+    }
 
 
 def _outputs(out_dir: Path, names: tuple[str, ...], input_name: str, batch: np.ndarray) -> list[np.ndarray]:
     import onnxruntime as ort
 
-    return [ort.InferenceSession(str(out_dir / n), providers=["CPUExecutionProvider"]).run(None, {input_name: batch})[0] for n in names]
+    return [
+        ort.InferenceSession(str(out_dir / n), providers=["CPUExecutionProvider"]).run(None, {input_name: batch})[0]
+        for n in names
+    ]
 
 
 def add_fp16(out_dir: Path, info: ArtifactInfo, model: torch.nn.Module | None = None) -> ArtifactInfo:
@@ -136,7 +152,8 @@ def add_fp16(out_dir: Path, info: ArtifactInfo, model: torch.nn.Module | None = 
         report["fp16_arithmetic_min_cosine"] = float(cos.min())
         if not cos.min() >= FP16_MIN_COSINE:  # NaN (an overflow) fails too
             raise ConfigError(
-                f"in float16 arithmetic the model differs from fp32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} on real crops); export fp32 instead"
+                f"in float16 arithmetic the model differs from fp32 (min cosine {cos.min():.5f} < {FP16_MIN_COSINE} "
+                "on real crops); export fp32 instead"
             )
     return dataclasses.replace(info, parity={**info.parity, **report})
 

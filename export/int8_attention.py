@@ -122,4 +122,3 @@ def _int8_channel_attention(node: onnx.NodeProto, scale: float, zero: int, p: st
         helper.make_node("Add", [p + "scaled", x], list(node.output), name=p + "residual"),
     ]
     return nodes, initializers
-

@@ -5,9 +5,10 @@ dynamic batch axis. With ``fused=True`` (default) every softmax-attention block 
 ``com.adfl`` node and two files are written (see ``onnx_ops``): ``model.onnx`` (portable: local
 functions, runs on plain ONNX Runtime) and ``model.trt.onnx`` (for TensorRT with the plugin
 library). By default the crop normalisation is folded into both (``uint8_input``): the model
-takes resized uint8 BGR crops; ``input_format="float32-nchw"`` keeps the float input. The portable file is validated with ``onnx.checker`` (full check, shape inference),
-run on ONNX Runtime and compared with the PyTorch embedding; a mismatch beyond tolerance fails
-the export instead of shipping a wrong model.
+takes resized uint8 BGR crops; ``input_format="float32-nchw"`` keeps the float input. The
+portable file is validated with ``onnx.checker`` (full check, shape inference), run on ONNX
+Runtime and compared with the PyTorch embedding; a mismatch beyond tolerance fails the export
+instead of shipping a wrong model.
 """
 
 from __future__ import annotations

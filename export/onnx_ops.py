@@ -80,8 +80,7 @@ def custom_translation_table() -> dict:
     from adfl_deploy.train.models.attention import ops  # noqa: F401  (registers torch.ops.adfl)
 
     return {
-        getattr(torch.ops.adfl, name).default: _translation(op_type, len(inputs))
-        for name, (op_type, inputs) in OP_TYPES.items()
+        getattr(torch.ops.adfl, name).default: _translation(op_type, len(inputs)) for name, (op_type, inputs) in OP_TYPES.items()
     }
 
 

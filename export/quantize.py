@@ -90,7 +90,11 @@ def quantize_int8(
         raise ValueError(f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
     if not crops:
         raise ValueError("INT8 calibration needs crops: pass --calib DIR with images")
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[method]
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
         out = Path(tmp) / dst.name
         quantize_static(

@@ -76,16 +76,31 @@ def parse_batch_range(text: str) -> tuple[int, int, int]:
 def record_engine(artifact_dir: Path, engine_path: Path, batch: tuple[int, int, int], precision: str = "fp32") -> ArtifactInfo:
     """Add the engine, its sha256 and what it was built for (TensorRT version, GPU, precision) to the sidecar."""
     info = load_artifact(artifact_dir)
-    engine = EngineInfo(engine_path.name, installed_tensorrt_version() or "", device_compute_capability() or "", batch=batch, precision=precision)
+    engine = EngineInfo(
+        engine_path.name, installed_tensorrt_version() or "", device_compute_capability() or "", batch=batch, precision=precision
+    )
     updated = dataclasses.replace(info, engine=engine, sha256={**info.sha256, engine_path.name: sha256_of(engine_path)})
     write_sidecar(artifact_dir, updated)
     return updated
 
 
-def trtexec_command(info: ArtifactInfo, out_dir: str, batch: tuple[int, int, int], onnx_name: str, plugin_library: str = "build/libadfl_plugins.so") -> str:
+def trtexec_command(
+    info: ArtifactInfo,
+    out_dir: str,
+    batch: tuple[int, int, int],
+    onnx_name: str,
+    plugin_library: str = "build/libadfl_plugins.so",
+) -> str:
     """The trtexec line that builds the same engine on the device itself (the usual way on Jetson)."""
     shapes = [
         f"--{which}Shapes={info.input_name}:" + "x".join(str(d) for d in input_shape(info.input_format, b, info.preprocessing))
         for which, b in zip(("min", "opt", "max"), batch)
     ]
-    return " ".join([f"trtexec --onnx={out_dir}/{onnx_name}", f"--dynamicPlugins={plugin_library}", *shapes, f"--saveEngine={out_dir}/model.engine"])
+    return " ".join(
+        [
+            f"trtexec --onnx={out_dir}/{onnx_name}",
+            f"--dynamicPlugins={plugin_library}",
+            *shapes,
+            f"--saveEngine={out_dir}/model.engine",
+        ]
+    )

@@ -102,7 +102,15 @@ def tiny_config(root: Path, out: Path, epochs: int = 2):
 
     return TrainConfig(
         model="attn3-1sum@resnet18",
-        data=DataConfig(dataset="market-style", root=str(root), height=64, width=32, identities_per_batch=4, instances_per_identity=2, workers=0),
+        data=DataConfig(
+            dataset="market-style",
+            root=str(root),
+            height=64,
+            width=32,
+            identities_per_batch=4,
+            instances_per_identity=2,
+            workers=0,
+        ),
         solver=SolverConfig(epochs=epochs, warmup_epochs=1, milestones=(1,), freeze_backbone_epochs=1),
         out=str(out),
     )
@@ -115,11 +123,11 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory):
     return train(tiny_config(tiny_dataset, tmp_path_factory.mktemp("tiny-run"), epochs=1))
 
 
-
-
 @pytest.fixture(scope="session")
 def scene(tmp_path_factory):
     """A small generated scene: 2 cameras, 20 s at 10 FPS, 5 people (about 3 s to make)."""
     from adfl_deploy.scene import SceneConfig, generate
 
-    return generate(SceneConfig(cameras=2, seconds=20, people=5, seed=1), tmp_path_factory.mktemp("scene") / "scene", progress=False)
+    return generate(
+        SceneConfig(cameras=2, seconds=20, people=5, seed=1), tmp_path_factory.mktemp("scene") / "scene", progress=False
+    )

@@ -19,11 +19,44 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-PEOPLE = ["0019", "0020", "0022", "0028", "0045", "0049", "0072", "0075", "0082", "0094", "0106", "0107", "0108", "0113", "0125", "0145"]
+PEOPLE = [
+    "0019",
+    "0020",
+    "0022",
+    "0028",
+    "0045",
+    "0049",
+    "0072",
+    "0075",
+    "0082",
+    "0094",
+    "0106",
+    "0107",
+    "0108",
+    "0113",
+    "0125",
+    "0145",
+]
 BACKGROUND_FRAMES = [20, 720]
 #: held-out test ids that are not in the scene either: the association threshold of each
 #: embedding is calibrated on them (adfl_deploy/association/calibration.py), never on the scene
-CALIBRATION = ["0004", "0006", "0034", "0046", "0052", "0064", "0065", "0074", "0099", "0100", "0118", "0127", "0129", "0132", "0154"]
+CALIBRATION = [
+    "0004",
+    "0006",
+    "0034",
+    "0046",
+    "0052",
+    "0064",
+    "0065",
+    "0074",
+    "0099",
+    "0100",
+    "0118",
+    "0127",
+    "0129",
+    "0132",
+    "0154",
+]
 CALIBRATION_CAMERAS, CALIBRATION_PER_CAMERA = 3, 2
 PER_CAMERA = 4
 
@@ -52,7 +85,9 @@ def main(data: Path, out: Path) -> None:
         for cam in cams[:CALIBRATION_CAMERAS]:
             files = sorted(p for d in ("query", "bounding_box_test") for p in (reid / d).glob(f"{pid}_c{cam}s*.jpg"))
             files = [p for p in files if cv2.imread(str(p)).std() >= 2]
-            for p in dict.fromkeys(files[int(i)] for i in np.linspace(0, len(files) - 1, min(CALIBRATION_PER_CAMERA, len(files)))):
+            for p in dict.fromkeys(
+                files[int(i)] for i in np.linspace(0, len(files) - 1, min(CALIBRATION_PER_CAMERA, len(files)))
+            ):
                 shutil.copy(p, calibration / p.name)
     backgrounds = out / "backgrounds"
     backgrounds.mkdir(exist_ok=True)
@@ -62,8 +97,14 @@ def main(data: Path, out: Path) -> None:
         ok, image = cap.read()
         assert ok, index
         cv2.imwrite(str(backgrounds / f"one-by-one-person-detection_{index:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    print(f"{len(list(people.iterdir()))} crops, {len(BACKGROUND_FRAMES)} backgrounds -> {out}; {len(list(calibration.iterdir()))} calibration crops -> {calibration}")
+    print(
+        f"{len(list(people.iterdir()))} crops, {len(BACKGROUND_FRAMES)} backgrounds -> {out}; "
+        f"{len(list(calibration.iterdir()))} calibration crops -> {calibration}"
+    )
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"), Path(__file__).resolve().parents[1] / "adfl_deploy/assets/scene")
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"),
+        Path(__file__).resolve().parents[1] / "adfl_deploy/assets/scene",
+    )

@@ -6,6 +6,4 @@ Installed as ``adfl_deploy.train``; it needs the ``train`` extra (torch, torchvi
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by the torch-free test
-    raise ImportError(
-        "adfl_deploy.train needs PyTorch: pip install -e '.[train]' (torch==2.14.1, torchvision==0.29.1)"
-    ) from exc
+    raise ImportError("adfl_deploy.train needs PyTorch: pip install -e '.[train]' (torch==2.14.1, torchvision==0.29.1)") from exc

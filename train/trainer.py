@@ -172,7 +172,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, stop_after_epoch: 
             seen += len(x)
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + v * len(x)
-            bar.set_postfix(loss=f"{parts['loss']:.3f}", acc=f"{parts['acc']:.2f}", img_s=f"{seen / (time.perf_counter() - began):.0f}")
+            bar.set_postfix(
+                loss=f"{parts['loss']:.3f}", acc=f"{parts['acc']:.2f}", img_s=f"{seen / (time.perf_counter() - began):.0f}"
+            )
         seconds = time.perf_counter() - began
         row = {"epoch": epoch, "lr": lr, "frozen_backbone": frozen, **{k: v / max(seen, 1) for k, v in totals.items()}}
         row.update(images_per_s=seen * ddp.world_size / seconds, seconds=seconds)

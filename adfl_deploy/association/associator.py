@@ -349,7 +349,8 @@ class Associator:
         if not horizon:
             return
         old = [
-            gid for gid, ident in self.identities.items()
+            gid
+            for gid, ident in self.identities.items()
             if now - ident.last_time > horizon and all(track is None for track, _ in ident.seen.values())
         ]
         if not old:

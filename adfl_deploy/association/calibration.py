@@ -12,7 +12,7 @@ feeds the wrong gallery), a missed match only starts a new id that a later merge
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np

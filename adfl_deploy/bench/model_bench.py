@@ -12,8 +12,8 @@ import datetime
 import platform
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -190,7 +190,8 @@ def markdown(rows: list[BenchRow]) -> str:
     for r in rows:
         lines.append(
             f"| {r.backend} | {r.precision} | {r.batch} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{r.ms_per_image:.2f} | {r.images_per_s:.1f} | {r.gflop_per_s:.0f} | {_percent(r.peak_ratio)} | {r.peak_rss_mb:.0f} |"
+            f"{r.ms_per_image:.2f} | {r.images_per_s:.1f} | {r.gflop_per_s:.0f} | {_percent(r.peak_ratio)} | "
+            f"{r.peak_rss_mb:.0f} |"
         )
     return "\n".join(lines)
 

@@ -43,13 +43,22 @@ class PipelineBenchConfig:
 
 
 def _scene(cfg: PipelineBenchConfig, cameras: int):
-    return generate(SceneConfig(cameras=cameras, seconds=cfg.seconds, fps=cfg.target_fps, people=16), Path(cfg.scene_root) / f"{cameras}cam", progress=False)
+    return generate(
+        SceneConfig(cameras=cameras, seconds=cfg.seconds, fps=cfg.target_fps, people=16),
+        Path(cfg.scene_root) / f"{cameras}cam",
+        progress=False,
+    )
 
 
 def _run(cfg: PipelineBenchConfig, scene, name: str, realtime: bool) -> dict:
     pipeline = PipelineConfig(
-        sources=scene.sources(), model=cfg.model, backend=cfg.backend, detector=cfg.detector, out=str(Path(cfg.out) / name),
-        write_videos=False, source=SourceConfig(realtime=realtime),
+        sources=scene.sources(),
+        model=cfg.model,
+        backend=cfg.backend,
+        detector=cfg.detector,
+        out=str(Path(cfg.out) / name),
+        write_videos=False,
+        source=SourceConfig(realtime=realtime),
     )
     started = time.perf_counter()
     summary = run(pipeline, progress=False)
@@ -77,7 +86,9 @@ def run_benchmark(cfg: PipelineBenchConfig) -> dict:
     best = max(throughput, key=lambda r: r["streams"])
     capacity = best["aggregate_fps"] / cfg.target_fps
     target_scene = _scene(cfg, cfg.target_streams)
-    offline = next((r for r in throughput if r["streams"] == cfg.target_streams), None) or _run(cfg, target_scene, "offline", realtime=False)
+    offline = next((r for r in throughput if r["streams"] == cfg.target_streams), None) or _run(
+        cfg, target_scene, "offline", realtime=False
+    )
     live = _run(cfg, target_scene, "realtime", realtime=True)
     slack = 1.0 + 0.05 * live["video_seconds"]  # start-up, and the last frames draining
     return {
@@ -93,13 +104,18 @@ def run_benchmark(cfg: PipelineBenchConfig) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [
-        "| streams | mode | wall s | aggregate FPS | FPS/stream | " + " | ".join(f"{s} p50/p99 ms" for s in STAGES) + " | MTMC IDF1 |",
+        "| streams | mode | wall s | aggregate FPS | FPS/stream | "
+        + " | ".join(f"{s} p50/p99 ms" for s in STAGES)
+        + " | MTMC IDF1 |",
         "|---:|---|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|",
     ]
     for r in report["throughput"] + [report["realtime"]]:
         stages = " | ".join(f"{r['stage_ms_p50'][s]:.2f}/{r['stage_ms_p99'][s]:.2f}" for s in STAGES)
         mode = "real-time" if r["realtime_paced"] else "as fast as possible"
-        lines.append(f"| {r['streams']} | {mode} | {r['wall_seconds']:.1f} | {r['aggregate_fps']:.0f} | {r['fps_per_stream']:.1f} | {stages} | {r['mtmc_idf1']:.3f} |")
+        lines.append(
+            f"| {r['streams']} | {mode} | {r['wall_seconds']:.1f} | {r['aggregate_fps']:.0f} | "
+            f"{r['fps_per_stream']:.1f} | {stages} | {r['mtmc_idf1']:.3f} |"
+        )
     return "\n".join(lines)
 
 

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"adfl-deploy {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, _) in COMMANDS.items():
+    for _name, (module, _) in COMMANDS.items():
         importlib.import_module(module).add_parser(sub)
     return parser
 

@@ -36,7 +36,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--torch-precision", default="fp32", help="PyTorch eager precisions, comma list (fp16 needs a GPU)")
     p.add_argument("--precision", help="comma list of precisions (default: every one the artefact has)")
-    p.add_argument("--batch", default="1,8,32", help="comma list of batch sizes, each 1 to the artefact's max_batch (64 for the shipped models)")
+    p.add_argument(
+        "--batch",
+        default="1,8,32",
+        help="comma list of batch sizes, each 1 to the artefact's max_batch (64 for the shipped models)",
+    )
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per row (0 or more)")
     p.add_argument("--iters", type=int, default=20, help="timed calls per row (at least 1)")
     p.add_argument("--compare", action="store_true", help="PyTorch eager vs ONNX Runtime fp32 vs the best path, with speedups")
@@ -139,7 +143,9 @@ def run_association(args) -> int:
     try:
         counts = tuple(int(n) for n in args.identities.split(","))
     except ValueError:
-        raise ConfigError(f"--identities {args.identities!r}: expected a comma list of whole numbers, e.g. 100,1000,10000") from None
+        raise ConfigError(
+            f"--identities {args.identities!r}: expected a comma list of whole numbers, e.g. 100,1000,10000"
+        ) from None
     if min(counts) < 1 or max(counts) > 200_000:
         raise ConfigError(f"--identities {args.identities}: use counts from 1 to 200000")
     report = run_benchmark(AssociationBenchConfig(identities=counts))
@@ -244,7 +250,8 @@ def run(args) -> int:
     comparison = []
     if args.compare:
         print(
-            "\n| batch | torch eager ms/img | ORT fp32 ms/img | best | best ms/img | vs torch | vs ORT fp32 |\n|---:|---:|---:|---|---:|---:|---:|"
+            "\n| batch | torch eager ms/img | ORT fp32 ms/img | best | best ms/img | vs torch | vs ORT fp32 "
+            "|\n|---:|---:|---:|---|---:|---:|---:|"
         )
         for batch in batches:
             c = _comparison(rows, batch)
@@ -254,7 +261,8 @@ def run(args) -> int:
             ort_fp32 = f"{c['ort_fp32']:.2f}" if c["ort_fp32"] else "-"
             vs_ort = f"{c['speedup_vs_ort_fp32']:.2f}x" if c["speedup_vs_ort_fp32"] else "-"
             print(
-                f"| {batch} | {c['torch_eager']:.2f} ({c['torch_eager_precision']}) | {ort_fp32} | {c['best']} | {c['best_ms']:.2f} | {c['speedup_vs_torch']:.2f}x | {vs_ort} |"
+                f"| {batch} | {c['torch_eager']:.2f} ({c['torch_eager_precision']}) | {ort_fp32} | {c['best']} | "
+                f"{c['best_ms']:.2f} | {c['speedup_vs_torch']:.2f}x | {vs_ort} |"
             )
     out = Path(args.out) if args.out else Path(args.artifact) / "bench"
     report = {

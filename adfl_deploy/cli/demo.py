@@ -36,7 +36,11 @@ def add_parser(sub) -> None:
     p.add_argument("--seconds", type=float, help="scene length (default 60)")
     p.add_argument("--people", type=int, help="identities in the scene (default 12)")
     p.add_argument("--seed", type=int, help="scene seed (default 0)")
-    p.add_argument("--force", action="store_true", help="replace the --scene folder if it holds a scene made with another config (only a folder adfl scene generated)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the --scene folder if it holds a scene made with another config (only a folder adfl scene generated)",
+    )
     p.add_argument("--detector", default="motion", help="detector of the main run: motion, fastestdet or a YOLO ONNX")
     p.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
 
@@ -71,7 +75,9 @@ def run(args) -> int:
 
     out = Path(args.out)
     config = config_from_args(args)
-    print(f"[1/3] scene: {args.scene} ({config.cameras} cameras, {config.seconds:g} s, {config.people} people; reused when present)")
+    print(
+        f"[1/3] scene: {args.scene} ({config.cameras} cameras, {config.seconds:g} s, {config.people} people; reused when present)"
+    )
     scene = generate(config, args.scene, force=args.force)
     main = Method(f"ADFL edge model + {args.detector} detector", "", args.detector)
     print(f"[2/3] tracking with the shipped model: {main.label}")

@@ -26,8 +26,13 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", help="checkpoint file (.pt) or artefact folder (from adfl export)")
-    p.add_argument("--test-set", action="append", default=[], metavar="NAME=ROOT",
-                   help="dataset to test on (market1501, dukemtmc, msmt17, market-style); default: the checkpoint's own")
+    p.add_argument(
+        "--test-set",
+        action="append",
+        default=[],
+        metavar="NAME=ROOT",
+        help="dataset to test on (market1501, dukemtmc, msmt17, market-style); default: the checkpoint's own",
+    )
     p.add_argument("--flip", action="store_true", help="add the features of the mirrored crops (Sec. V-B)")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
     p.add_argument("--out", help="folder for metrics.json and PNGs (default: next to the source)")
@@ -76,13 +81,19 @@ def run(args) -> int:
         specs = [info["train_set"]]
     out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "eval"
     datasets = [(spec, load_dataset_spec(spec)) for spec in specs]  # every layout checked before any work
-    results, table = [], ["| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |", "|---|---|---|---:|---:|---:|---:|"]
+    results, table = (
+        [],
+        ["| model | train set | test set | rank-1 | rank-5 | rank-10 | mAP |", "|---|---|---|---:|---:|---:|---:|"],
+    )
     for spec, dataset in datasets:
         name = dataset.name
         ev = evaluate(embed, dataset, flip=args.flip, rerank=args.rerank, progress=True)
         m = ev.metrics
         results.append({"test_set": spec, **m})
-        table.append(f"| {info['model']} | {info['train_set'] or '?'} | {name} | {m['rank1']:.3f} | {m['rank5']:.3f} | {m['rank10']:.3f} | {m['mAP']:.3f} |")
+        table.append(
+            f"| {info['model']} | {info['train_set'] or '?'} | {name} | {m['rank1']:.3f} | {m['rank5']:.3f} | "
+            f"{m['rank10']:.3f} | {m['mAP']:.3f} |"
+        )
         step = max(1, len(dataset.query) // max(args.show, 1))
         picks = list(range(0, len(dataset.query), step))[: args.show]
         ranked_lists_png(dataset, ev.distance, picks, out / f"ranked_{name}.png")
@@ -91,7 +102,12 @@ def run(args) -> int:
 
             samples = [dataset.query[i] for i in picks]
             crops = read_crops(samples)
-            attention_png(crops, attention_heatmaps(model, crops, prep), [f"{s.pid} c{s.camid}" for s in samples], out / f"attention_{name}.png")
+            attention_png(
+                crops,
+                attention_heatmaps(model, crops, prep),
+                [f"{s.pid} c{s.camid}" for s in samples],
+                out / f"attention_{name}.png",
+            )
     report = {**{k: v for k, v in info.items()}, "source": str(source), "results": results}
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2) + "\n")
     print("\n".join(table))  # only once every result exists: an error leaves no half table

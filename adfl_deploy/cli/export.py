@@ -40,7 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-set", metavar="NAME=ROOT", help="measure rank-1/mAP of every precision on this split")
     p.add_argument("--max-map-drop", type=float, default=1.0, help="fail if FP16 or INT8 loses more mAP points than fp32 by this")
     p.add_argument("--max-batch", type=int, default=64, help="largest batch of the dynamic axis")
-    p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx and model.trt.fp16.onnx (float16, I/O types kept)")
+    p.add_argument(
+        "--fp16", action="store_true", help="also write model.fp16.onnx and model.trt.fp16.onnx (float16, I/O types kept)"
+    )
     p.add_argument(
         "--precision",
         default="fp32",
@@ -79,11 +81,16 @@ def run(args) -> int:
         default_precision=args.precision,
         input_format=UINT8_NHWC if args.input == "uint8" else FLOAT_NCHW,
     )
-    print(f"wrote {args.out}: {', '.join(f'{p}={f}' for p, f in info.variants.items())}"
-          + (f", tensorrt={info.onnx_tensorrt}" if info.onnx_tensorrt else ""))
+    print(
+        f"wrote {args.out}: {', '.join(f'{p}={f}' for p, f in info.variants.items())}"
+        + (f", tensorrt={info.onnx_tensorrt}" if info.onnx_tensorrt else "")
+    )
     print(f"parity vs PyTorch: max abs err {info.parity['max_abs_error']:.2e}, min cosine {info.parity['min_cosine']:.6f}")
     if "int8_min_cosine" in info.parity:
-        print(f"int8 vs fp32 embeddings: cosine min {info.parity['int8_min_cosine']:.4f}, median {info.parity['int8_median_cosine']:.4f} on real crops")
+        print(
+            f"int8 vs fp32 embeddings: cosine min {info.parity['int8_min_cosine']:.4f}, median "
+            f"{info.parity['int8_median_cosine']:.4f} on real crops"
+        )
     for precision, acc in info.accuracy.items():
         print(f"{precision}: rank-1 {acc['rank1']:.3f} mAP {acc['mAP']:.3f} on {acc['eval_set']}")
     source = tensorrt_onnx_file(info, info.precision)

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
         description="List every variant named in the paper's tables, built for real and measured: "
         "parameters (with and without the training-only classifiers) and GFLOPs of one image "
         "(2 FLOPs per multiply-add, torch.utils.flop_counter).",
-        epilog="examples:\n  adfl models\n  adfl models --backbone resnet18 --input-size 256x128 baseline AF3-cat-256-attn3-1sum\n"
+        epilog="examples:\n  adfl models\n"
+        "  adfl models --backbone resnet18 --input-size 256x128 baseline AF3-cat-256-attn3-1sum\n"
         "  adfl models attn3-1sum@resnet34 --json models.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -38,7 +38,11 @@ def _methods(args):
 
     if not args.models:
         return DEFAULT_METHODS
-    named = {"edge": ("ADFL edge model", ""), "baseline": ("baseline@resnet18", str(BASELINE_MODEL)), "colour-histogram": ("colour histogram", "colour-histogram")}
+    named = {
+        "edge": ("ADFL edge model", ""),
+        "baseline": ("baseline@resnet18", str(BASELINE_MODEL)),
+        "colour-histogram": ("colour histogram", "colour-histogram"),
+    }
     methods = []
     for name in args.models.split(","):
         label, model = named.get(name, (name, name))

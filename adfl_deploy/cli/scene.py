@@ -29,7 +29,11 @@ def add_parser(sub) -> None:
     p.add_argument("--people", type=int, help="identities, at most 16 (default 12)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--size", help="WIDTHxHEIGHT, 320x180 to 4096x4096 (default 768x432)")
-    p.add_argument("--force", action="store_true", help="replace an existing scene made with another config (only a folder adfl scene generated)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing scene made with another config (only a folder adfl scene generated)",
+    )
 
 
 def config_from_args(args):
@@ -50,6 +54,10 @@ def run(args) -> int:
     from adfl_deploy.scene import generate
 
     scene = generate(config_from_args(args), args.out, force=args.force)
-    print(f"scene in {scene.root}: " + ", ".join(scene.cameras) + f" ({scene.config.seconds:g} s at {scene.config.fps:g} FPS, {scene.config.people} people)")
+    print(
+        f"scene in {scene.root}: "
+        + ", ".join(scene.cameras)
+        + f" ({scene.config.seconds:g} s at {scene.config.fps:g} FPS, {scene.config.people} people)"
+    )
     print("run it: adfl track " + " ".join(f"--source {s}" for s in scene.sources()))
     return 0

@@ -34,7 +34,13 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.add_argument("--no-video", action="store_true", help="skip the annotated videos and the mosaic")
     p.add_argument("--show", action="store_true", help="live mosaic window (needs a display and GUI OpenCV)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. association.merge_threshold=0.3")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. association.merge_threshold=0.3",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -59,7 +65,10 @@ def run(args) -> int:
         data["sources"] = scene.sources()
         if not args.detector and data["detector"] == PipelineConfig().detector:
             data["detector"] = "motion"
-        print(f"no --source given: tracking the generated demo scene in {scene.root} (adfl scene) with the {data['detector']} detector")
+        print(
+            f"no --source given: tracking the generated demo scene in {scene.root} (adfl scene) with the "
+            f"{data['detector']} detector"
+        )
     cfg = config.from_dict(PipelineConfig, data)
     if args.print_config:
         print(config.dumps(cfg), end="")
@@ -67,12 +76,18 @@ def run(args) -> int:
     summary = run_pipeline(cfg)
     cams = ", ".join(f"{n}: {c.frames} frames ({c.state})" for n, c in summary.cameras.items())
     stopped = f"stopped by {summary.ended_by} after {summary.ticks} ticks; " if summary.ended_by.startswith("SIG") else ""
-    print(f"{stopped}{cams}; {len(summary.global_ids)} global ids; {summary.events} events; "
-          f"{summary.median_fps:.1f} FPS per live camera (median)")
+    print(
+        f"{stopped}{cams}; {len(summary.global_ids)} global ids; {summary.events} events; "
+        f"{summary.median_fps:.1f} FPS per live camera (median)"
+    )
     names = {"events": "events.jsonl", "mot": "mot/", "videos": "video/", "mosaic": "mosaic.avi", "summary": "summary.json"}
     print(f"wrote {cfg.out}: run.json, config.yaml, " + ", ".join(names.get(s, s) for s in summary.outputs))
     if not summary.live_cameras:
-        print("adfl track: error: no camera delivered a frame (" + ", ".join(f"{n}: {c.state}" for n, c in summary.cameras.items())
-              + "); check the sources (adfl track -v says why each was dropped)", file=sys.stderr)
+        print(
+            "adfl track: error: no camera delivered a frame ("
+            + ", ".join(f"{n}: {c.state}" for n, c in summary.cameras.items())
+            + "); check the sources (adfl track -v says why each was dropped)",
+            file=sys.stderr,
+        )
         return 1
     return 130 if summary.ended_by == "SIGINT" else 0

@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, help="shortcut for --set solver.epochs=N")
     p.add_argument("--out", help="output folder (checkpoint, logs, config)")
     p.add_argument("--test-set", action="append", default=[], metavar="NAME=ROOT", help="extra (cross-domain) test set")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field, e.g. loss.label_smoothing=0.1")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any field, e.g. loss.label_smoothing=0.1"
+    )
     p.add_argument("--resume", help="continue from a checkpoint written by an earlier run")
     p.add_argument("--stop-after-epoch", type=int, help="end the run after this epoch (resume later)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")

@@ -19,7 +19,9 @@ from pathlib import Path
 from adfl_deploy.errors import ConfigError
 
 MARKET_LAYOUT = "bounding_box_train/, query/, bounding_box_test/ with files PPPP_cC[sS_FFFFFF[_NN]].jpg"
-MSMT_LAYOUT = "list_train.txt, list_val.txt, list_query.txt, list_gallery.txt and train/ + test/ (or mask_train_v2/ + mask_test_v2/)"
+MSMT_LAYOUT = (
+    "list_train.txt, list_val.txt, list_query.txt, list_gallery.txt and train/ + test/ (or mask_train_v2/ + mask_test_v2/)"
+)
 _MARKET_NAME = re.compile(r"^([-\d]+)_c(\d+)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -125,7 +127,9 @@ def _msmt_list(root: Path, list_name: str, image_dir: Path) -> list[Sample]:
             camid = int(Path(rel).name.split("_")[2])
             samples.append(Sample(str(image_dir / rel), int(pid), camid))
         except (ValueError, IndexError):
-            raise ConfigError(f"{list_file}:{lineno}: expected 'PID/NAME.jpg PID' with NAME = pid_idx_camera_..., got {line!r}") from None
+            raise ConfigError(
+                f"{list_file}:{lineno}: expected 'PID/NAME.jpg PID' with NAME = pid_idx_camera_..., got {line!r}"
+            ) from None
     return samples
 
 

@@ -127,12 +127,30 @@ def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) 
         _accumulate(acc, gt, hyp)
         _accumulate(joint, gt, hyp, offset=k * _FRAME_OFFSET)
         s = metrics.compute(acc, metrics=["mota", "idf1", "num_switches", "precision", "recall"], name=camera)
-        cameras.append(CameraScore(camera, float(s["mota"].iloc[0]), float(s["idf1"].iloc[0]), int(s["num_switches"].iloc[0]), float(s["precision"].iloc[0]), float(s["recall"].iloc[0])))
+        cameras.append(
+            CameraScore(
+                camera,
+                float(s["mota"].iloc[0]),
+                float(s["idf1"].iloc[0]),
+                int(s["num_switches"].iloc[0]),
+                float(s["precision"].iloc[0]),
+                float(s["recall"].iloc[0]),
+            )
+        )
     s = metrics.compute(joint, metrics=["idf1", "idp", "idr", "num_unique_objects"], name="mtmc")
     purity, fragmentation = _purity_fragmentation(joint)
     events = joint.mot_events
     predicted = int(events["HId"].dropna().nunique())
-    return MtmcScore(cameras, float(s["idf1"].iloc[0]), float(s["idp"].iloc[0]), float(s["idr"].iloc[0]), purity, fragmentation, int(s["num_unique_objects"].iloc[0]), predicted)
+    return MtmcScore(
+        cameras,
+        float(s["idf1"].iloc[0]),
+        float(s["idp"].iloc[0]),
+        float(s["idr"].iloc[0]),
+        purity,
+        fragmentation,
+        int(s["num_unique_objects"].iloc[0]),
+        predicted,
+    )
 
 
 def defined_mean(values) -> float:
@@ -146,7 +164,10 @@ def markdown_row(name: str, s: MtmcScore) -> str:
     mota = defined_mean(c.mota for c in s.cameras)
     idf1 = defined_mean(c.idf1 for c in s.cameras)
     switches = sum(c.id_switches for c in s.cameras)
-    return f"| {name} | {s.idf1:.3f} | {s.idp:.3f} | {s.idr:.3f} | {s.purity:.3f} | {s.fragmentation:.2f} | {mota:.3f} | {idf1:.3f} | {switches} |"
+    return (
+        f"| {name} | {s.idf1:.3f} | {s.idp:.3f} | {s.idr:.3f} | {s.purity:.3f} | {s.fragmentation:.2f} | "
+        f"{mota:.3f} | {idf1:.3f} | {switches} |"
+    )
 
 
 MARKDOWN_HEADER = (

@@ -7,8 +7,8 @@ checkpoint, its ONNX export and its INT8 engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -51,7 +51,9 @@ def extract(embed: EmbedFn, samples: Sequence[Sample], batch: int = 64, flip: bo
     return np.concatenate(out)
 
 
-def evaluate(embed: EmbedFn, dataset: ReidDataset, flip: bool = False, rerank: bool = False, batch: int = 64, progress: bool = False) -> Evaluation:
+def evaluate(
+    embed: EmbedFn, dataset: ReidDataset, flip: bool = False, rerank: bool = False, batch: int = 64, progress: bool = False
+) -> Evaluation:
     q = extract(embed, dataset.query, batch, flip, "query" if progress else "")
     g = extract(embed, dataset.gallery, batch, flip, "gallery" if progress else "")
     dist = cosine_distance(q, g)

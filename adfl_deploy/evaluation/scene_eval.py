@@ -45,7 +45,9 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
-def pipeline_config(scene: Scene, method: Method, out: Path, base: PipelineConfig | None = None, write_videos: bool = False) -> PipelineConfig:
+def pipeline_config(
+    scene: Scene, method: Method, out: Path, base: PipelineConfig | None = None, write_videos: bool = False
+) -> PipelineConfig:
     base = base or PipelineConfig()
     gt = method.detector == "gt"
     return dataclasses.replace(
@@ -64,7 +66,9 @@ def score_run(scene: Scene, run_dir: str | Path) -> mtmc.MtmcScore:
     ``run.json`` says the run wrote (never an earlier run's files left beside them)."""
     run_dir = Path(run_dir)
     check_run_files(run_dir, scene.cameras)
-    return mtmc.score({cam: scene.gt(cam) for cam in scene.cameras}, {cam: run_dir / "mot" / f"{cam}.txt" for cam in scene.cameras})
+    return mtmc.score(
+        {cam: scene.gt(cam) for cam in scene.cameras}, {cam: run_dir / "mot" / f"{cam}.txt" for cam in scene.cameras}
+    )
 
 
 def check_run_files(run_dir: Path, cameras: list[str]) -> None:
@@ -76,13 +80,16 @@ def check_run_files(run_dir: Path, cameras: list[str]) -> None:
     missing = [cam for cam in cameras if cam not in manifest.get("cameras", [])]
     if missing:
         raise OutputError(
-            f"{run_dir}: run {manifest.get('run_id')} tracked {', '.join(manifest.get('cameras', []))}, not {', '.join(missing)}; "
+            f"{run_dir}: run {manifest.get('run_id')} tracked {', '.join(manifest.get('cameras', []))}, not "
+            f"{', '.join(missing)}; "
             "mot files for those would be from another run"
         )
     if (run_dir / "summary.json").is_file():
         summary_run = read_summary(run_dir / "summary.json").run_id
         if summary_run != manifest.get("run_id"):
-            raise OutputError(f"{run_dir}: summary.json is from run {summary_run}, run.json from {manifest.get('run_id')}; re-run adfl track")
+            raise OutputError(
+                f"{run_dir}: summary.json is from run {summary_run}, run.json from {manifest.get('run_id')}; re-run adfl track"
+            )
 
 
 def row(label: str, score: mtmc.MtmcScore, summary: Summary) -> dict:
@@ -95,7 +102,14 @@ def row(label: str, score: mtmc.MtmcScore, summary: Summary) -> dict:
     }
 
 
-def evaluate(scene: Scene, method: Method, out: Path, base: PipelineConfig | None = None, write_videos: bool = False, progress: bool = False) -> dict:
+def evaluate(
+    scene: Scene,
+    method: Method,
+    out: Path,
+    base: PipelineConfig | None = None,
+    write_videos: bool = False,
+    progress: bool = False,
+) -> dict:
     summary = run(pipeline_config(scene, method, out, base, write_videos), progress=progress)
     result = row(method.label, score_run(scene, out), summary)
     atomic_write_text(out / "mtmc.json", json.dumps(result, indent=2) + "\n")
@@ -105,5 +119,9 @@ def evaluate(scene: Scene, method: Method, out: Path, base: PipelineConfig | Non
 def markdown(rows: list[dict]) -> str:
     lines = [mtmc.MARKDOWN_HEADER]
     for r in rows:
-        lines.append(mtmc.markdown_row(r["method"], mtmc.MtmcScore(**{**r["score"], "cameras": [mtmc.CameraScore(**c) for c in r["score"]["cameras"]]})))
+        lines.append(
+            mtmc.markdown_row(
+                r["method"], mtmc.MtmcScore(**{**r["score"], "cameras": [mtmc.CameraScore(**c) for c in r["score"]["cameras"]]})
+            )
+        )
     return "\n".join(lines)

@@ -37,7 +37,11 @@ def ranked_lists_png(dataset: ReidDataset, distance: np.ndarray, queries: list[i
     fig, axes = plt.subplots(len(queries), top + 1, figsize=(1.1 * (top + 1), 2.3 * len(queries)), squeeze=False)
     for row, qi in zip(axes, queries):
         q = dataset.query[qi]
-        order = [g for g in np.argsort(distance[qi], kind="stable") if not (dataset.gallery[g].pid == q.pid and dataset.gallery[g].camid == q.camid)]
+        order = [
+            g
+            for g in np.argsort(distance[qi], kind="stable")
+            if not (dataset.gallery[g].pid == q.pid and dataset.gallery[g].camid == q.camid)
+        ]
         row[0].imshow(_rgb(q.path))
         row[0].set_title(f"query {q.pid}\ncam {q.camid}", fontsize=8)
         for ax, g in zip(row[1:], order[:top]):

@@ -110,7 +110,9 @@ def onnx_file(info: ArtifactInfo, precision: str | None = None) -> str:
     if precision is None or precision == info.precision:
         return info.onnx
     if precision not in info.variants:
-        raise ConfigError(f"this artefact has no {precision} model (it has: {', '.join(sorted(info.variants) or [info.precision])})")
+        raise ConfigError(
+            f"this artefact has no {precision} model (it has: {', '.join(sorted(info.variants) or [info.precision])})"
+        )
     return info.variants[precision]
 
 

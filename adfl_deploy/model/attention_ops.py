@@ -83,7 +83,9 @@ OPS: tuple[AttentionOp, ...] = (
         "x",
         (ShapeLimit("channels", "x", (1,), ROW_MAX_VALUE_DIM), ShapeLimit("reduced_channels", "q", (1,), ROW_MAX_QUERY_DIM)),
     ),
-    AttentionOp("channel_attention", "ChannelAttention", ("x", "alpha"), "x", (ShapeLimit("positions", "x", (2, 3), ROW_MAX_QUERY_DIM),)),
+    AttentionOp(
+        "channel_attention", "ChannelAttention", ("x", "alpha"), "x", (ShapeLimit("positions", "x", (2, 3), ROW_MAX_QUERY_DIM),)
+    ),
     AttentionOp("hyper_attention", "HyperAttention", ("q", "k", "v"), "v"),
     AttentionOp("spatial_gate", "SpatialGate", ("logits", "x"), "x"),
     AttentionOp("channel_gate", "ChannelGate", ("logits", "x"), "x"),

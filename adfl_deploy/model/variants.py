@@ -35,8 +35,11 @@ FUSIONS = ("cat", "sum")
 
 GRAMMAR = (
     "baseline | attn{2,3,4}-MODULE | AF{2,3,4}-{cat,sum}-DIM-attn{2,3,4}-MODULE, optionally "
-    "followed by @BACKBONE; MODULE is one of " + ",".join(ATTENTION_MODULES) + "; BACKBONE one of "
-    + ",".join(BACKBONES) + " (default resnet50); the AF stage must equal the attn stage"
+    "followed by @BACKBONE; MODULE is one of "
+    + ",".join(ATTENTION_MODULES)
+    + "; BACKBONE one of "
+    + ",".join(BACKBONES)
+    + " (default resnet50); the AF stage must equal the attn stage"
 )
 
 _NAME_RE = re.compile(
@@ -156,7 +159,7 @@ class ModelConfig:
             return self.backbone_dim
         return self.backbone_dim + self.features.dim
 
-    def with_(self, **changes) -> "ModelConfig":
+    def with_(self, **changes) -> ModelConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 

@@ -117,7 +117,9 @@ class Pipeline:
         for s in sources:
             s.wakeup = self.wakeup
         self.cameras = {
-            s.name: Camera(s, detectors[s.name], ByteTracker(tracker), (precomputed or {}).get(s.name), (roi_masks or {}).get(s.name))
+            s.name: Camera(
+                s, detectors[s.name], ByteTracker(tracker), (precomputed or {}).get(s.name), (roi_masks or {}).get(s.name)
+            )
             for s in sources
         }
         self.embedder = embedder
@@ -168,7 +170,9 @@ class Pipeline:
         self._stop_reason = self._stop_reason or reason
 
     def _active(self) -> list[Camera]:
-        return [c for c in self.cameras.values() if not c.source.finished and not (self.max_frames and c.frames >= self.max_frames)]
+        return [
+            c for c in self.cameras.values() if not c.source.finished and not (self.max_frames and c.frames >= self.max_frames)
+        ]
 
     def _read(self, active: list[Camera]) -> list[tuple[Camera, object]]:
         """This tick's frames: each file camera's next frame (waited for, so files stay in
@@ -220,7 +224,17 @@ class Pipeline:
         for cam, frame, tracked, _ in tick:
             gids = [assignment.get((cam.name, int(t))) for t in tracked.tracker_id]
             self._emit(
-                FrameTracked(cam.name, frame.index, frame.timestamp, frame.image, tracked.xyxy, tracked.tracker_id, tracked.confidence, gids, cam.frames / elapsed)
+                FrameTracked(
+                    cam.name,
+                    frame.index,
+                    frame.timestamp,
+                    frame.image,
+                    tracked.xyxy,
+                    tracked.tracker_id,
+                    tracked.confidence,
+                    gids,
+                    cam.frames / elapsed,
+                )
             )
         self.ticks += 1
         ms.update(embed=1000 * (t1 - t0), associate=1000 * (t2 - t1))
@@ -228,7 +242,9 @@ class Pipeline:
         for stage in ("embed", "associate", "sink"):
             self.stage_ms[stage].append(ms[stage])
         live = sum(len(c.live_tracks) for c in self.cameras.values())
-        self._emit(TickStats(self.ticks, ms, {n: c.frames for n, c in self.cameras.items()}, live, len(self.associator.global_ids)))
+        self._emit(
+            TickStats(self.ticks, ms, {n: c.frames for n, c in self.cameras.items()}, live, len(self.associator.global_ids))
+        )
         if time.perf_counter() - self._last_summary >= self.summary_seconds:
             self._last_summary = time.perf_counter()
             self._emit(SummaryUpdated(self.summary()))
@@ -253,7 +269,7 @@ class Pipeline:
             return []
         embeddings = self.embedder.embed([job[1] for *_, job in jobs])
         tracklets = []
-        for (cam, frame, tracked, (key, _, quality)), emb in zip(jobs, embeddings):
+        for (_cam, frame, tracked, (key, _, quality)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
             box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
             tracklets.append(Tracklet(key[0], key[1], self.scheduler.add(key, emb, quality), frame.timestamp, frame.index, box))
@@ -337,7 +353,14 @@ class Pipeline:
         seconds = time.perf_counter() - self._started if self._started is not None else 0.0
         stage_ms = {"decode": [ms for c in self.cameras.values() for ms in c.source.decode_ms], **self.stage_ms}
         cameras = {
-            n: CameraSummary(c.frames, c.source.state, c.source.skipped, c.source.dropped_frames, c.source.reconnects, c.frames / max(seconds, 1e-9))
+            n: CameraSummary(
+                c.frames,
+                c.source.state,
+                c.source.skipped,
+                c.source.dropped_frames,
+                c.source.reconnects,
+                c.frames / max(seconds, 1e-9),
+            )
             for n, c in self.cameras.items()
         }
         return Summary(
@@ -379,8 +402,17 @@ class Pipeline:
         associator = calibrated_associator(embedder, cfg.association)
         log.info("association: match threshold %.3f for %s", associator.match_threshold, embedder.name)
         return cls(
-            cameras, detectors, embedder, associator, cfg.tracker, cfg.schedule, precomputed, roi,
-            cfg.max_frames, cfg.summary_seconds, run_id,
+            cameras,
+            detectors,
+            embedder,
+            associator,
+            cfg.tracker,
+            cfg.schedule,
+            precomputed,
+            roi,
+            cfg.max_frames,
+            cfg.summary_seconds,
+            run_id,
         )
 
 

@@ -14,9 +14,9 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -112,7 +112,7 @@ class CameraSource:
             if not self._images:
                 raise ConfigError(f"source {name}: folder {self.target} has no images ({', '.join(IMAGE_SUFFIXES)})")
 
-    def start(self) -> "CameraSource":
+    def start(self) -> CameraSource:
         self._thread.start()
         return self
 

@@ -79,4 +79,6 @@ def read_summary(path: str | Path) -> Summary:
     except OSError as exc:
         raise OutputError(f"{path}: cannot read the run's summary ({exc.strerror or exc}); was the run started?") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise OutputError(f"{path}: not a summary.json of adfl track ({one_line(exc)}); re-run adfl track into that folder") from None
+        raise OutputError(
+            f"{path}: not a summary.json of adfl track ({one_line(exc)}); re-run adfl track into that folder"
+        ) from None

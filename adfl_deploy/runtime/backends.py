@@ -71,7 +71,9 @@ def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
     if reason is not None:
         if backend == "tensorrt":
             raise EngineError(reason)  # already says what to do
-        raise BackendUnavailable(reason if reason.startswith("backend ") else f"backend {backend} is not available here: {reason}")
+        raise BackendUnavailable(
+            reason if reason.startswith("backend ") else f"backend {backend} is not available here: {reason}"
+        )
     return backend
 
 
@@ -173,6 +175,8 @@ def tensorrt_runner(directory: Path, info: ArtifactInfo, precision: str | None, 
     engine = info.engine
     assert engine is not None  # resolve() checked it
     if precision not in (None, engine.precision):
-        raise EngineError(f"{engine.file} is a {engine.precision} engine, not {precision}; build another with adfl export --engine")
+        raise EngineError(
+            f"{engine.file} is a {engine.precision} engine, not {precision}; build another with adfl export --engine"
+        )
     plugins = plugin_library_path(plugin_library) if info.fused_ops else None
     return TensorRTRunner(directory / engine.file, plugins)

@@ -21,7 +21,6 @@ from adfl_deploy.runtime.colour_histogram import ColourHistogramEmbedder
 log = logging.getLogger(__name__)
 
 
-
 @runtime_checkable
 class EmbedderLike(Protocol):
     """What the pipeline needs of an embedder: ``embed(crops) -> (N, D)`` unit vectors, and
@@ -63,7 +62,7 @@ class Embedder:
         precision: str | None = None,
         threads: int | None = None,
         plugin_library: str | Path | None = None,
-    ) -> "Embedder":
+    ) -> Embedder:
         """Load a verified artefact on ``backend`` ("auto": the fastest available, logged).
         ``plugin_library``: the fused-attention TensorRT plugins (default $ADFL_PLUGIN_LIBRARY,
         else build/libadfl_plugins.so)."""

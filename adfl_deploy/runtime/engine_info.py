@@ -36,7 +36,7 @@ def installed_tensorrt_version() -> str | None:
 
 
 def device_compute_capability(device: int = 0) -> str | None:
-    """"major.minor" of a CUDA device through cuda-python, or None without one."""
+    """ "major.minor" of a CUDA device through cuda-python, or None without one."""
     if not installed("cuda"):
         return None
     try:
@@ -53,16 +53,22 @@ def check_engine(engine: EngineInfo | None, tensorrt_version: str | None, comput
     if engine is None:
         raise EngineError("the artefact has no TensorRT engine; build one with: adfl export CHECKPOINT --out DIR --engine")
     if tensorrt_version is None:
-        raise EngineError(f"{engine.file} needs TensorRT {engine.tensorrt_version}, which is not installed here; use backend onnxruntime-cuda or onnxruntime-cpu")
+        raise EngineError(
+            f"{engine.file} needs TensorRT {engine.tensorrt_version}, which is not installed here; use backend "
+            "onnxruntime-cuda or onnxruntime-cpu"
+        )
     if tensorrt_version != engine.tensorrt_version:
         raise EngineError(
             f"{engine.file} was built with TensorRT {engine.tensorrt_version} but {tensorrt_version} is installed; "
             "rebuild it here (adfl export --engine, or the trtexec line in the export log)"
         )
     if compute_capability is None:
-        raise EngineError(f"{engine.file} needs a CUDA GPU (built for compute capability {engine.compute_capability}) and none was found")
+        raise EngineError(
+            f"{engine.file} needs a CUDA GPU (built for compute capability {engine.compute_capability}) and none was found"
+        )
     if compute_capability != engine.compute_capability:
         raise EngineError(
             f"{engine.file} was built for a GPU of compute capability {engine.compute_capability}"
-            f"{' (' + engine.gpu + ')' if engine.gpu else ''} but this GPU is {compute_capability}; rebuild the engine on this device"
+            f"{' (' + engine.gpu + ')' if engine.gpu else ''} but this GPU is {compute_capability}; rebuild the "
+            "engine on this device"
         )

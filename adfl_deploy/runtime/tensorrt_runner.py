@@ -66,7 +66,9 @@ def check_input(batch: np.ndarray, plan: TensorPlan, max_batch: int) -> None:
     if batch.dtype != plan.dtype:
         raise ValueError(f"TensorRT input {plan.name}: expected {plan.dtype}, got {batch.dtype}; use Embedder.prepare")
     if tuple(batch.shape[1:]) != tuple(plan.max_shape[1:]):
-        raise ValueError(f"TensorRT input {plan.name}: expected (N, {', '.join(map(str, plan.max_shape[1:]))}), got {batch.shape}")
+        raise ValueError(
+            f"TensorRT input {plan.name}: expected (N, {', '.join(map(str, plan.max_shape[1:]))}), got {batch.shape}"
+        )
     if not 1 <= len(batch) <= max_batch:
         raise ValueError(f"TensorRT input {plan.name}: batch {len(batch)} outside 1..{max_batch}; split it (Embedder does)")
 
@@ -101,11 +103,11 @@ class _Cuda:
         return ptr, array
 
 
-
 def _stream_handle(stream) -> int:
     """The raw cudaStream_t value of a cuda.bindings stream (``int()`` on it is deprecated)."""
     protocol = getattr(stream, "__cuda_stream__", None)
     return int(protocol()[1]) if protocol is not None else int(stream)
+
 
 class TensorRTRunner:
     """``runner(batch) -> (N, D) float32`` on a TensorRT engine; ``max_batch`` is its profile's."""
@@ -118,12 +120,16 @@ class TensorRTRunner:
         logger = trt.Logger(trt.Logger.WARNING)
         if plugin_library is not None:
             if not plugin_library.is_file():
-                raise EngineError(f"{plugin_library}: the engine needs the fused-attention plugins; run make native or set ADFL_PLUGIN_LIBRARY")
+                raise EngineError(
+                    f"{plugin_library}: the engine needs the fused-attention plugins; run make native or set ADFL_PLUGIN_LIBRARY"
+                )
             trt.get_plugin_registry().load_library(str(plugin_library))
         self._runtime = trt.Runtime(logger)
         self._engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self._engine is None:
-            raise EngineError(f"{engine_path}: TensorRT cannot deserialize it (see the log above); rebuild it with adfl export --engine")
+            raise EngineError(
+                f"{engine_path}: TensorRT cannot deserialize it (see the log above); rebuild it with adfl export --engine"
+            )
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
@@ -154,10 +160,24 @@ class TensorRTRunner:
         in_bytes, out_bytes = batch.nbytes, host_out[: len(batch)].nbytes
         if not self._context.set_input_shape(self._in.name, tuple(batch.shape)):
             raise ValueError(f"TensorRT rejected input shape {batch.shape}")
-        cuda("cudaMemcpyAsync", self._device[self._in.name], self._host[self._in.name][0], in_bytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream)
+        cuda(
+            "cudaMemcpyAsync",
+            self._device[self._in.name],
+            self._host[self._in.name][0],
+            in_bytes,
+            rt.cudaMemcpyKind.cudaMemcpyHostToDevice,
+            self._stream,
+        )
         if not self._context.execute_async_v3(_stream_handle(self._stream)):
             raise RuntimeError("TensorRT execute_async_v3 failed (see the log above)")
-        cuda("cudaMemcpyAsync", self._host[self._out.name][0], self._device[self._out.name], out_bytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream)
+        cuda(
+            "cudaMemcpyAsync",
+            self._host[self._out.name][0],
+            self._device[self._out.name],
+            out_bytes,
+            rt.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+            self._stream,
+        )
         cuda("cudaStreamSynchronize", self._stream)
         return host_out[:n].astype(np.float32)  # a copy: the pinned buffer is reused next call
 

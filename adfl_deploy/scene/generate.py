@@ -113,7 +113,9 @@ def load_scene(root: str | Path) -> Scene:
     scene = Scene(root, config)
     missing = [p for cam in scene.cameras for p in (scene.video(cam), scene.gt(cam)) if not p.is_file()]
     if missing:
-        raise ConfigError(f"scene {root} is incomplete ({missing[0]} missing); regenerate it with: adfl scene --out {root} --force")
+        raise ConfigError(
+            f"scene {root} is incomplete ({missing[0]} missing); regenerate it with: adfl scene --out {root} --force"
+        )
     return scene
 
 
@@ -197,7 +199,9 @@ def _render(config: SceneConfig, tmp: Path, progress: bool) -> Scene:
         view = background_view(backgrounds[look.background], look, config.width, config.height)
         noise_rng = np.random.default_rng([config.seed, k])
         noises = noise_rng.normal(0.0, look.noise, (8, config.height, config.width, 3)).astype(np.float32)
-        writer = cv2.VideoWriter(str(scene.video(camera)), cv2.VideoWriter_fourcc(*"mp4v"), config.fps, (config.width, config.height))
+        writer = cv2.VideoWriter(
+            str(scene.video(camera)), cv2.VideoWriter_fourcc(*"mp4v"), config.fps, (config.width, config.height)
+        )
         if not writer.isOpened():
             raise RuntimeError("OpenCV cannot write MPEG-4 video here; install opencv-python-headless from PyPI")
         rows = []
@@ -213,7 +217,14 @@ def _render(config: SceneConfig, tmp: Path, progress: bool) -> Scene:
     identities = {}
     for v in visits:
         entry = identities.setdefault(str(v.global_id), {"con_reid_id": v.person, "visits": []})
-        entry["visits"].append({"camera": scene.cameras[v.camera], "real_camera": f"c{v.real_camera}", "start": round(v.start, 2), "end": round(v.end, 2)})
+        entry["visits"].append(
+            {
+                "camera": scene.cameras[v.camera],
+                "real_camera": f"c{v.real_camera}",
+                "start": round(v.start, 2),
+                "end": round(v.end, 2),
+            }
+        )
     atomic_write_text(tmp / "identities.json", json.dumps(identities, indent=1) + "\n")
     atomic_write_text(tmp / "ATTRIBUTION.md", ATTRIBUTION)
     config_io.save(config, tmp / "scene.yaml")

@@ -52,7 +52,9 @@ class SceneConfig:
         if self.width < 320 or self.height < 180:
             raise ConfigError(f"scene size {self.width}x{self.height} is too small; use at least 320x180 (default 768x432)")
         if self.width > MAX_SIDE or self.height > MAX_SIDE:
-            raise ConfigError(f"scene size {self.width}x{self.height} is too large; use at most {MAX_SIDE} pixels per side (default 768x432)")
+            raise ConfigError(
+                f"scene size {self.width}x{self.height} is too large; use at most {MAX_SIDE} pixels per side (default 768x432)"
+            )
         if not (math.isfinite(self.fps) and 1 <= self.fps <= 60):
             raise ConfigError(f"scene fps must be 1-60, got {self.fps}")
         if not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -64,7 +66,9 @@ class SceneConfig:
         if self.seed < 0:
             raise ConfigError(f"scene seed must be 0 or more, got {self.seed}")
         if self.group_size < 1 or not 1 <= self.visits[0] <= self.visits[1]:
-            raise ConfigError(f"scene group_size must be >= 1 and visits 1 <= min <= max, got {self.group_size} and {self.visits}")
+            raise ConfigError(
+                f"scene group_size must be >= 1 and visits 1 <= min <= max, got {self.group_size} and {self.visits}"
+            )
         for name, (low, high), least in (("transit", self.transit, 0.0), ("speed", self.speed, 1e-3)):
             if not (math.isfinite(high) and least <= low <= high):
                 raise ConfigError(f"scene {name} must be (min, max) with {least:g} <= min <= max, finite; got ({low}, {high})")
@@ -166,7 +170,9 @@ def _route_from(visit: tuple[int, int], config: SceneConfig, rng: np.random.Gene
     return route
 
 
-def plan_visits(config: SceneConfig, looks: list[CameraLook], available: dict[str, dict[int, list]], rng: np.random.Generator) -> list[Visit]:
+def plan_visits(
+    config: SceneConfig, looks: list[CameraLook], available: dict[str, dict[int, list]], rng: np.random.Generator
+) -> list[Visit]:
     visits = []
     groups = pick_people(available, config, rng)
     starts = np.sort(rng.uniform(0.0, 0.5 * config.seconds, len(groups)))
@@ -214,7 +220,9 @@ def crop_index(frame: int, crops: int, visit: Visit) -> int:
     return (frame // 3 + visit.global_id) % crops
 
 
-def box_at(visit: Visit, look: CameraLook, frame: int, fps: float, frame_height: int, aspect: float) -> tuple[float, float, float, float] | None:
+def box_at(
+    visit: Visit, look: CameraLook, frame: int, fps: float, frame_height: int, aspect: float
+) -> tuple[float, float, float, float] | None:
     """(left, top, width, height) of the person at ``frame``, unclipped; ``aspect`` = w / h of the crop."""
     where = position(visit, frame / fps)
     if where is None:

@@ -77,7 +77,9 @@ def render_frame(
         if x2 <= x1 or y2 <= y1:
             continue
         w, h = box[2], box[3]
-        person = cv2.resize(crop[:, ::-1] if visit.x[1] < visit.x[0] else crop, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        person = cv2.resize(crop[:, ::-1] if visit.x[1] < visit.x[0] else crop, (w, h), interpolation=cv2.INTER_LINEAR).astype(
+            np.float32
+        )
         alpha = feather(h, w)
         ox, oy = x1 - box[0], y1 - box[1]
         part, a = person[oy : oy + y2 - y1, ox : ox + x2 - x1], alpha[oy : oy + y2 - y1, ox : ox + x2 - x1]

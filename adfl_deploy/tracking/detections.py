@@ -23,16 +23,21 @@ class Detections:
     def __post_init__(self) -> None:
         n = len(self.xyxy)
         if self.xyxy.shape != (n, 4) or self.confidence.shape != (n,) or self.class_id.shape != (n,):
-            raise ValueError(f"Detections arrays disagree: xyxy {self.xyxy.shape}, confidence {self.confidence.shape}, class_id {self.class_id.shape}")
+            raise ValueError(
+                f"Detections arrays disagree: xyxy {self.xyxy.shape}, confidence {self.confidence.shape}, class_id "
+                f"{self.class_id.shape}"
+            )
         if self.tracker_id is not None and self.tracker_id.shape != (n,):
             raise ValueError(f"Detections.tracker_id has shape {self.tracker_id.shape}, expected ({n},)")
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __getitem__(self, index) -> "Detections":
+    def __getitem__(self, index) -> Detections:
         ids = None if self.tracker_id is None else np.atleast_1d(self.tracker_id[index])
-        return Detections(self.xyxy[index].reshape(-1, 4), np.atleast_1d(self.confidence[index]), np.atleast_1d(self.class_id[index]), ids)
+        return Detections(
+            self.xyxy[index].reshape(-1, 4), np.atleast_1d(self.confidence[index]), np.atleast_1d(self.class_id[index]), ids
+        )
 
     @property
     def width(self) -> np.ndarray:
@@ -43,10 +48,10 @@ class Detections:
         return self.xyxy[:, 3] - self.xyxy[:, 1]
 
     @staticmethod
-    def empty() -> "Detections":
+    def empty() -> Detections:
         return Detections()
 
-    def clipped(self, width: int, height: int) -> "Detections":
+    def clipped(self, width: int, height: int) -> Detections:
         box = self.xyxy.copy()
         box[:, [0, 2]] = box[:, [0, 2]].clip(0, width)
         box[:, [1, 3]] = box[:, [1, 3]].clip(0, height)

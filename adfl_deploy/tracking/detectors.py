@@ -52,7 +52,9 @@ def create_detector(name: str, filters: DetectionFilter | None = None) -> Detect
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
     if not Path(name).is_file():
-        raise ConfigError(f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a YOLOv5/v8 ONNX")
+        raise ConfigError(
+            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a YOLOv5/v8 ONNX"
+        )
     return YoloOnnx(name, filters)
 
 
@@ -133,7 +135,13 @@ class MotionDetector:
     #: keeps a model of one camera's background: the pipeline makes one per camera
     per_camera = True
 
-    def __init__(self, filters: DetectionFilter = DetectionFilter(min_confidence=0.3), history: int = 300, var_threshold: float = 30.0, min_aspect: float = 1.2) -> None:
+    def __init__(
+        self,
+        filters: DetectionFilter = DetectionFilter(min_confidence=0.3),
+        history: int = 300,
+        var_threshold: float = 30.0,
+        min_aspect: float = 1.2,
+    ) -> None:
         self.filters = filters
         self.min_aspect = min_aspect  # height / width: people are upright
         self._model = cv2.createBackgroundSubtractorMOG2(history=history, varThreshold=var_threshold, detectShadows=False)
@@ -218,11 +226,15 @@ class MotDetections:
         try:
             table = np.loadtxt(path, delimiter=",", ndmin=2)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a MOTChallenge det.txt (frame,id,left,top,width,height,conf,...): {one_line(exc)}") from None
+            raise ConfigError(
+                f"{path}: not a MOTChallenge det.txt (frame,id,left,top,width,height,conf,...): {one_line(exc)}"
+            ) from None
         if table.size and table.shape[1] < 7:
             raise ConfigError(f"{path}: MOTChallenge rows need at least 7 columns, found {table.shape[1]}")
         table = table.astype(np.float32)
-        self.by_frame: dict[int, np.ndarray] = {int(f): table[table[:, 0] == f] for f in np.unique(table[:, 0])} if table.size else {}
+        self.by_frame: dict[int, np.ndarray] = (
+            {int(f): table[table[:, 0] == f] for f in np.unique(table[:, 0])} if table.size else {}
+        )
         self.filters = filters
 
     def __call__(self, frame_index: int, roi_mask: np.ndarray | None = None) -> Detections:

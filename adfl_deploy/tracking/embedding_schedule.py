@@ -53,7 +53,9 @@ class EmbeddingScheduler:
         self.config = config
         self.tracks: dict[tuple[str, int], _TrackState] = {}
 
-    def due(self, camera: str, frame_index: int, tracked: Detections, image: np.ndarray) -> list[tuple[tuple[str, int], np.ndarray, float]]:
+    def due(
+        self, camera: str, frame_index: int, tracked: Detections, image: np.ndarray
+    ) -> list[tuple[tuple[str, int], np.ndarray, float]]:
         """(key, crop, quality) for the tracks of this frame that should be embedded now."""
         out = []
         quality = box_quality(tracked, image.shape)

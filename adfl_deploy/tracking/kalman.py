@@ -34,7 +34,13 @@ def initiate(measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h = mean[3]
-    q = np.diag(np.r_[[_STD_POSITION * h, _STD_POSITION * h, 1e-2, _STD_POSITION * h], [_STD_VELOCITY * h, _STD_VELOCITY * h, 1e-5, _STD_VELOCITY * h]] ** 2)
+    q = np.diag(
+        np.r_[
+            [_STD_POSITION * h, _STD_POSITION * h, 1e-2, _STD_POSITION * h],
+            [_STD_VELOCITY * h, _STD_VELOCITY * h, 1e-5, _STD_VELOCITY * h],
+        ]
+        ** 2
+    )
     return F @ mean, F @ cov @ F.T + q
 
 

@@ -35,7 +35,9 @@ class TrackerConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"tracker.{name}: {getattr(self, name)} is not in [0, 1]")
         if self.confirm_hits < 1 or self.max_lost_frames < 0:
-            raise ConfigError(f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0")
+            raise ConfigError(
+                f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0"
+            )
 
 
 @dataclass

@@ -39,7 +39,9 @@ def test_files_and_sidecar(exported):
     assert "SpatialAttention" in ops and "ChannelAttention" not in ops
     assert [f.name for f in int8.functions] == ["SpatialAttention"]
     # ONNX Runtime's file: uint8 activations (VNNI u8 x s8); TensorRT's: symmetric int8, no functions
-    activation_zero_points = [i for i in int8.graph.initializer if i.name.endswith("zero_point") and i.data_type == onnx.TensorProto.UINT8]
+    activation_zero_points = [
+        i for i in int8.graph.initializer if i.name.endswith("zero_point") and i.data_type == onnx.TensorProto.UINT8
+    ]
     assert activation_zero_points
     trt = onnx.load(str(out / "model.trt.int8.onnx"))
     assert not trt.functions and {"QuantizeLinear", "SpatialAttention", "ChannelAttention"} <= {n.op_type for n in trt.graph.node}
@@ -74,16 +76,51 @@ def test_bundle_holds_one_precision(exported):
 
 def test_the_accuracy_guard_fails_the_export(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     # a negative allowance can never be met: the guard must refuse
-    code = main(["export", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--int8", "--eval-set", f"market-style={tiny_dataset}", "--max-map-drop", "-100"])
+    code = main(
+        [
+            "export",
+            str(tiny_checkpoint),
+            "--out",
+            str(tmp_path / "x"),
+            "--int8",
+            "--eval-set",
+            f"market-style={tiny_dataset}",
+            "--max-map-drop",
+            "-100",
+        ]
+    )
     assert code == 2 and "INT8 loses" in capsys.readouterr().err
     assert json.loads((tmp_path / "x" / "adfl.json").read_text())["accuracy"]  # measured numbers kept for inspection
 
 
 def test_bench_compare_adds_pytorch_and_speedups(exported, tiny_checkpoint, tmp_path):
     out, _ = exported
-    assert main(["bench", str(out), "--compare", "--checkpoint", str(tiny_checkpoint), "--batch", "2", "--warmup", "1", "--iters", "2", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(out),
+                "--compare",
+                "--checkpoint",
+                str(tiny_checkpoint),
+                "--batch",
+                "2",
+                "--warmup",
+                "1",
+                "--iters",
+                "2",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert {(r["backend"], r["precision"]) for r in report["rows"]} == {("onnxruntime-cpu", "fp32"), ("onnxruntime-cpu", "int8"), ("torch-eager", "fp32")}
+    assert {(r["backend"], r["precision"]) for r in report["rows"]} == {
+        ("onnxruntime-cpu", "fp32"),
+        ("onnxruntime-cpu", "int8"),
+        ("torch-eager", "fp32"),
+    }
     (row,) = report["comparison"]
     assert row["speedup_vs_ort_fp32"] == pytest.approx(row["ort_fp32"] / row["best_ms"])
     # every CPU row, PyTorch's included, against the peak of its precision (the best measured)
@@ -115,7 +152,21 @@ def test_fp16_files_run_and_keep_accuracy(tiny_checkpoint, tiny_dataset, tmp_pat
     from adfl_deploy.assets import load_sample_crops
 
     out = tmp_path / "fp16"
-    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--precision", "fp16", "--eval-set", f"market-style={tiny_dataset}"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tiny_checkpoint),
+                "--out",
+                str(out),
+                "--precision",
+                "fp16",
+                "--eval-set",
+                f"market-style={tiny_dataset}",
+            ]
+        )
+        == 0
+    )
     info = load_artifact(out)
     assert info.precision == "fp16" and info.variants == {"fp32": "model.onnx", "fp16": "model.fp16.onnx"}
     assert info.onnx_tensorrt_fp16 == "model.trt.fp16.onnx" and info.parity["fp16_min_cosine"] >= 0.999
@@ -146,7 +197,10 @@ def test_fp16_parity_fails_on_values_beyond_the_fp16_range(tmp_path):
 
     # normalised pixels (|x| up to ~2.6) x 4e4: beyond half of float16's 65504
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["images", "scale"], ["big"]), helper.make_node("ReduceSum", ["big", "axes"], ["emb"], keepdims=0)],
+        [
+            helper.make_node("Mul", ["images", "scale"], ["big"]),
+            helper.make_node("ReduceSum", ["big", "axes"], ["emb"], keepdims=0),
+        ],
         "big",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, 16, 8])],
         [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["n", 3])],

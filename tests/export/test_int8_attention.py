@@ -37,7 +37,11 @@ def _graph(scale: float, zero: int, alpha: float, zero_type=TensorProto.UINT8) -
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(SHAPE))],
         initializer=params,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, VERSION)], functions=[function_proto("ChannelAttention")])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, VERSION)],
+        functions=[function_proto("ChannelAttention")],
+    )
     model.ir_version = 10
     return model
 

@@ -103,7 +103,11 @@ def test_default_export_takes_uint8_crops_in_both_flavours(artifact_dir):
     for name in ("model.onnx", "model.trt.onnx"):
         (inp,) = onnx.load(str(artifact_dir / name)).graph.input
         dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
-        assert inp.type.tensor_type.elem_type == TensorProto.UINT8 and dims[1:] == [info.preprocessing.height, info.preprocessing.width, 3]
+        assert inp.type.tensor_type.elem_type == TensorProto.UINT8 and dims[1:] == [
+            info.preprocessing.height,
+            info.preprocessing.width,
+            3,
+        ]
     assert Embedder.from_artifact(artifact_dir).prepare(load_sample_crops()[:2]).dtype == np.uint8
 
 
@@ -111,11 +115,17 @@ def test_float_input_export_gives_the_same_embeddings(artifact_dir, small_model,
     pytest.importorskip("torch")
     from adfl_deploy.export.onnx_export import export_onnx
 
-    float_info = export_onnx(small_model, tmp_path, load_sample_crops(), prep=load_artifact(artifact_dir).preprocessing, max_batch=8, input_format=FLOAT_NCHW)
+    float_info = export_onnx(
+        small_model,
+        tmp_path,
+        load_sample_crops(),
+        prep=load_artifact(artifact_dir).preprocessing,
+        max_batch=8,
+        input_format=FLOAT_NCHW,
+    )
     (inp,) = onnx.load(str(tmp_path / "model.onnx")).graph.input
     assert float_info.input_name == "images" and inp.type.tensor_type.elem_type == TensorProto.FLOAT
     crops = load_sample_crops()
     as_float = Embedder.from_artifact(tmp_path).embed(crops)
     as_uint8 = Embedder.from_artifact(artifact_dir).embed(crops)
     np.testing.assert_allclose(as_uint8, as_float, rtol=0, atol=1e-6)
-

@@ -71,7 +71,9 @@ def _scene_layout_with_a_user_file(path: Path) -> None:
     (path / "thesis.tex").write_text("not part of any scene\n")
 
 
-@pytest.mark.parametrize("make", [_user_folder, _scene_layout_with_a_user_file], ids=["plain-folder", "scene-layout-plus-a-user-file"])
+@pytest.mark.parametrize(
+    "make", [_user_folder, _scene_layout_with_a_user_file], ids=["plain-folder", "scene-layout-plus-a-user-file"]
+)
 def test_scene_force_refuses_to_delete_a_folder_that_is_not_a_generated_scene(tmp_path, capsys, make):
     out = tmp_path / "work"
     make(out)
@@ -176,7 +178,9 @@ def test_the_scene_config_checks_its_own_ranges_for_library_users():
 
 
 @pytest.mark.parametrize("failure, code, match", [(MemoryError, 2, "not enough memory"), (KeyboardInterrupt, 130, "interrupted")])
-def test_a_generation_that_fails_midway_leaves_no_partial_folder_and_keeps_the_old_scene(tmp_path, capsys, monkeypatch, failure, code, match):
+def test_a_generation_that_fails_midway_leaves_no_partial_folder_and_keeps_the_old_scene(
+    tmp_path, capsys, monkeypatch, failure, code, match
+):
     generate_module = importlib.import_module("adfl_deploy.scene.generate")  # the package's `generate` is the function
 
     out = tmp_path / "scene"
@@ -321,7 +325,10 @@ def unprovided(imports: dict, base: list[str], extras: dict[str, list[str]]) -> 
                 continue
             problems.append(f"{module} (optional, extra {OPTIONAL[module]}) is imported at module level in {eager[0]}")
             continue
-        problems.append(f"{module} (imported in {where[0][0]}) is provided by {sorted(dists) or 'nothing installed'}, not by a base dependency")
+        problems.append(
+            f"{module} (imported in {where[0][0]}) is provided by {sorted(dists) or 'nothing installed'}, not by a "
+            "base dependency"
+        )
     return problems
 
 
@@ -358,7 +365,18 @@ def test_eval_prints_no_table_when_it_fails(tmp_path, capsys, test_set):
     shutil.copytree(test_set, broken)
     (broken / "query" / "0001_c1s1_000001_00.jpg").write_bytes(b"")  # unreadable, found only when scored
     out = tmp_path / "eval"
-    code = main(["eval", str(EDGE_MODEL), "--test-set", f"market-style={test_set}", "--test-set", f"market-style={broken}", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            str(EDGE_MODEL),
+            "--test-set",
+            f"market-style={test_set}",
+            "--test-set",
+            f"market-style={broken}",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2
     assert "cannot read image" in one_error_line(captured.err, "eval")
@@ -367,13 +385,26 @@ def test_eval_prints_no_table_when_it_fails(tmp_path, capsys, test_set):
 
 def test_eval_checks_every_test_set_before_any_work(tmp_path, capsys, test_set):
     out = tmp_path / "eval"
-    code = main(["eval", str(EDGE_MODEL), "--test-set", f"market-style={test_set}", "--test-set", f"market-style={tmp_path / 'nowhere'}", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            str(EDGE_MODEL),
+            "--test-set",
+            f"market-style={test_set}",
+            "--test-set",
+            f"market-style={tmp_path / 'nowhere'}",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2 and "not a Market-style dataset root" in one_error_line(captured.err, "eval")
     assert captured.out == "" and not out.exists()
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"embedder": "x"}', ""], ids=["not-json", "a-list", "fields-missing", "empty"])
+@pytest.mark.parametrize(
+    "text", ["{not json", "[1, 2]", '{"embedder": "x"}', ""], ids=["not-json", "a-list", "fields-missing", "empty"]
+)
 def test_a_broken_summary_json_is_named(tmp_path, capsys, text):
     scene = tmp_path / "scene"
     assert main(scene_cli(scene)) == 0
@@ -423,4 +454,3 @@ sys.exit(main(["-v", "scene"]))
     shown = visible_lines(result.stderr)
     assert "a log line" in shown, result.stderr  # a line of its own, not after the bar's text
     assert any(line.startswith("working: 100%") for line in shown)
-

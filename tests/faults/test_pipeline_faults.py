@@ -47,11 +47,24 @@ def track(cfg: PipelineConfig) -> dict:
 
 
 def config(scene, out, extra_sources=(), **changes) -> PipelineConfig:
-    return PipelineConfig(sources=[f"cam1={scene.video('cam1')}", *extra_sources], detector="motion", out=str(out), write_videos=False, source=FAST_SOURCES, **changes)
+    return PipelineConfig(
+        sources=[f"cam1={scene.video('cam1')}", *extra_sources],
+        detector="motion",
+        out=str(out),
+        write_videos=False,
+        source=FAST_SOURCES,
+        **changes,
+    )
 
 
 def healthy_camera_complete(out, summary, frames=200) -> None:
-    assert summary["finished"] and summary["cameras"]["cam1"] == {"frames": frames, "state": "ended", "skipped_frames": 0, "dropped_frames": 0, "reconnects": 0}
+    assert summary["finished"] and summary["cameras"]["cam1"] == {
+        "frames": frames,
+        "state": "ended",
+        "skipped_frames": 0,
+        "dropped_frames": 0,
+        "reconnects": 0,
+    }
     assert (out / "mot" / "cam1.txt").read_text().strip()
     assert len(valid_events(out)) == summary["events"]
 
@@ -151,13 +164,22 @@ def test_a_folder_of_only_unreadable_images_ends_that_camera_only(scene, tmp_pat
         (folder / f"{i}.jpg").write_bytes(b"\x00" * 100)
     summary = track(config(scene, tmp_path / "out", [f"cam2={folder}"]))
     healthy_camera_complete(tmp_path / "out", summary)
-    assert summary["cameras"]["cam2"] == {"frames": 0, "state": "ended", "skipped_frames": 5, "dropped_frames": 0, "reconnects": 0}
+    assert summary["cameras"]["cam2"] == {
+        "frames": 0,
+        "state": "ended",
+        "skipped_frames": 5,
+        "dropped_frames": 0,
+        "reconnects": 0,
+    }
 
 
 def test_an_empty_folder_stops_before_anything_is_written(scene, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={tmp_path / 'empty'}", "--out", str(out)]) == 2
+    assert (
+        main(["track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={tmp_path / 'empty'}", "--out", str(out)])
+        == 2
+    )
     assert "has no images" in one_line_error(capsys)
     assert not (out / "events.jsonl").exists()
 
@@ -193,16 +215,50 @@ def test_an_engine_built_for_another_tensorrt_and_gpu(scene, tmp_path, capsys, m
     write_sidecar(model, __import__("dataclasses").replace(info, engine=EngineInfo("model.engine", "10.3.0", "8.7", "Orin")))
     monkeypatch.setattr(backends, "installed_tensorrt_version", lambda: "11.1.0")
     monkeypatch.setattr(backends, "device_compute_capability", lambda: "9.0")
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--model", str(model), "--backend", "tensorrt", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={scene.video('cam1')}",
+                "--model",
+                str(model),
+                "--backend",
+                "tensorrt",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "built with TensorRT 10.3.0 but 11.1.0" in one_line_error(capsys)
     monkeypatch.setattr(backends, "installed_tensorrt_version", lambda: "10.3.0")
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--model", str(model), "--backend", "tensorrt", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={scene.video('cam1')}",
+                "--model",
+                str(model),
+                "--backend",
+                "tensorrt",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "compute capability 8.7" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize(
     "text, match",
-    [("max_frame: 10\n", "max_frame"), ("max_frames: ten\n", "max_frames"), ("association:\n  match_threshold: [1]\n", "match_threshold")],
+    [
+        ("max_frame: 10\n", "max_frame"),
+        ("max_frames: ten\n", "max_frames"),
+        ("association:\n  match_threshold: [1]\n", "match_threshold"),
+    ],
     ids=["unknown-field", "wrong-type", "wrong-nested-type"],
 )
 def test_a_config_with_a_wrong_field_or_type(scene, tmp_path, capsys, text, match):
@@ -233,19 +289,50 @@ def test_a_full_disk_during_the_run(scene, tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(sinks.os, "write", write)
     out = tmp_path / "out"
-    code = main(["track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={scene.video('cam2')}", "--detector", "motion", "--no-video", "--out", str(out)])
+    code = main(
+        [
+            "track",
+            "--source",
+            f"cam1={scene.video('cam1')}",
+            "--source",
+            f"cam2={scene.video('cam2')}",
+            "--detector",
+            "motion",
+            "--no-video",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 1 and "No space left on device" in one_line_error(capsys)
     # the 5 writes that succeeded (event records and MOT rows share the disk) are whole lines
     mot_lines = [line for f in (out / "mot").glob("*.txt") for line in f.read_text().splitlines()]
     assert all(len(line.split(",")) == 10 for line in mot_lines)
-    assert valid_events(out)[0]["event"] == "run_started" and len(valid_events(out)) + len({f for f in (out / "mot").glob("*.txt") if f.stat().st_size}) <= 5
+    assert (
+        valid_events(out)[0]["event"] == "run_started"
+        and len(valid_events(out)) + len({f for f in (out / "mot").glob("*.txt") if f.stat().st_size}) <= 5
+    )
     assert not json.loads((out / "summary.json").read_text())["finished"] if (out / "summary.json").exists() else True
 
 
 def test_kill_9_during_a_run_then_restart(scene, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "adfl_deploy.cli", "track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={scene.video('cam2')}", "--detector", "motion", "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "adfl_deploy.cli",
+        "track",
+        "--source",
+        f"cam1={scene.video('cam1')}",
+        "--source",
+        f"cam2={scene.video('cam2')}",
+        "--detector",
+        "motion",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "events.jsonl").is_file() or (out / "events.jsonl").stat().st_size < 200:
         time.sleep(0.05)

@@ -37,7 +37,9 @@ def one_line_error(capsys) -> str:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def mot_rows(path: Path) -> list[str]:
@@ -49,8 +51,20 @@ def mot_rows(path: Path) -> list[str]:
 
 
 def track_cmd(scene, out: Path, *extra: str) -> list[str]:
-    return [*ADFL, "track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={scene.video('cam2')}", "--detector", "motion",
-            "--no-video", "--out", str(out), *extra]  # fmt: skip
+    return [
+        *ADFL,
+        "track",
+        "--source",
+        f"cam1={scene.video('cam1')}",
+        "--source",
+        f"cam2={scene.video('cam2')}",
+        "--detector",
+        "motion",
+        "--no-video",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def wait_for_ticks(out: Path, proc, ticks: int, timeout: float = 90.0) -> None:
@@ -90,7 +104,9 @@ def test_a_run_ended_by_a_signal_keeps_every_tick_and_writes_the_summary(scene, 
 
 def test_kill_9_keeps_the_mot_rows_of_every_finished_tick_and_a_recent_summary(scene, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(track_cmd(scene, out, "--set", "summary_seconds=0.5"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        track_cmd(scene, out, "--set", "summary_seconds=0.5"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for_ticks(out, proc, 60)
     time.sleep(0.6)
     proc.kill()
@@ -193,17 +209,35 @@ def test_live_sources_open_with_the_stall_timeout(monkeypatch):
     calls = []
     monkeypatch.setattr(sources.cv2, "VideoCapture", lambda *args: calls.append(args) or SilentStream())
     sources.open_capture("rtsp://camera/x", 2.5)
-    (_, _, params), = calls
+    ((_, _, params),) = calls
     settings = dict(zip(params[::2], params[1::2]))
     assert settings == {sources.cv2.CAP_PROP_OPEN_TIMEOUT_MSEC: 2500, sources.cv2.CAP_PROP_READ_TIMEOUT_MSEC: 2500}
 
 
 def test_a_failed_start_leaves_an_existing_output_folder_as_it_was(scene, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--detector", "motion", "--no-video", "--max-frames", "30", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={scene.video('cam1')}",
+                "--detector",
+                "motion",
+                "--no-video",
+                "--max-frames",
+                "30",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     before = tree_digest(out)
     capsys.readouterr()
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--model", str(tmp_path / "no-model"), "--out", str(out)]) == 2
+    assert (
+        main(["track", "--source", f"cam1={scene.video('cam1')}", "--model", str(tmp_path / "no-model"), "--out", str(out)]) == 2
+    )
     one_line_error(capsys)
     after = tree_digest(out)
     after.pop(".adfl-track.lock", None), before.pop(".adfl-track.lock", None)
@@ -212,11 +246,39 @@ def test_a_failed_start_leaves_an_existing_output_folder_as_it_was(scene, tmp_pa
 
 def test_mtmc_refuses_mot_files_left_by_another_run(scene, tmp_path, capsys):
     out = tmp_path / "out"
-    full = ["track", "--source", f"cam1={scene.video('cam1')}", "--source", f"cam2={scene.video('cam2')}", "--detector", "motion",
-            "--no-video", "--max-frames", "40", "--out", str(out)]  # fmt: skip
+    full = [
+        "track",
+        "--source",
+        f"cam1={scene.video('cam1')}",
+        "--source",
+        f"cam2={scene.video('cam2')}",
+        "--detector",
+        "motion",
+        "--no-video",
+        "--max-frames",
+        "40",
+        "--out",
+        str(out),
+    ]
     assert main(full) == 0
     stale = (out / "mot" / "cam2.txt").read_bytes()
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--detector", "motion", "--no-video", "--max-frames", "40", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={scene.video('cam1')}",
+                "--detector",
+                "motion",
+                "--no-video",
+                "--max-frames",
+                "40",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert not (out / "mot" / "cam2.txt").exists()  # the earlier run moved to previous/ as a whole
     (out / "mot" / "cam2.txt").write_bytes(stale)  # ... and a user copies a file back
     capsys.readouterr()
@@ -237,10 +299,15 @@ def test_a_second_run_into_the_same_folder_is_refused(scene, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "flags, field",
-    [(["--max-frames", "-1"], "max_frames"), (["--set", "source.queue_size=0"], "queue_size"), (["--set", "min_confidence=5"], "min_confidence"),
-     (["--set", "association.gallery_size=0"], "gallery_size"), (["--set", "tracker.confirm_hits=0"], "confirm_hits")],
+    [
+        (["--max-frames", "-1"], "max_frames"),
+        (["--set", "source.queue_size=0"], "queue_size"),
+        (["--set", "min_confidence=5"], "min_confidence"),
+        (["--set", "association.gallery_size=0"], "gallery_size"),
+        (["--set", "tracker.confirm_hits=0"], "confirm_hits"),
+    ],
     ids=["max-frames", "queue-size", "min-confidence", "gallery-size", "confirm-hits"],
-)  # fmt: skip
+)
 def test_config_values_out_of_range_fail_in_one_line(scene, tmp_path, capsys, flags, field):
     out = tmp_path / "out"
     assert main(["track", "--source", f"cam1={scene.video('cam1')}", *flags, "--out", str(out)]) == 2
@@ -252,8 +319,27 @@ def test_a_run_where_no_camera_delivers_a_frame_is_a_failure(tmp_path, capsys):
     garbage = tmp_path / "broken.mp4"
     garbage.write_bytes(b"\x00" * 4096)
     out = tmp_path / "out"
-    assert main(["track", "--source", f"cam1={garbage}", "--source", "cam2=rtsp://127.0.0.1:9/none", "--set", "source.reconnect_attempts=0",
-                 "--set", "source.stall_seconds=0.2", "--detector", "motion", "--no-video", "--out", str(out)]) == 1  # fmt: skip
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={garbage}",
+                "--source",
+                "cam2=rtsp://127.0.0.1:9/none",
+                "--set",
+                "source.reconnect_attempts=0",
+                "--set",
+                "source.stall_seconds=0.2",
+                "--detector",
+                "motion",
+                "--no-video",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
     line = one_line_error(capsys)
     assert "no camera delivered a frame" in line and "cam1: dropped" in line and "cam2: dropped" in line
     assert json.loads((out / "summary.json").read_text())["finished"]  # the outputs are still whole
@@ -261,8 +347,29 @@ def test_a_run_where_no_camera_delivers_a_frame_is_a_failure(tmp_path, capsys):
 
 def test_a_dead_camera_does_not_make_the_fps_line_zero(scene, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--source", "dead=rtsp://127.0.0.1:9/none", "--set", "source.reconnect_attempts=0",
-                 "--set", "source.stall_seconds=0.2", "--detector", "motion", "--no-video", "--max-frames", "50", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "track",
+                "--source",
+                f"cam1={scene.video('cam1')}",
+                "--source",
+                "dead=rtsp://127.0.0.1:9/none",
+                "--set",
+                "source.reconnect_attempts=0",
+                "--set",
+                "source.stall_seconds=0.2",
+                "--detector",
+                "motion",
+                "--no-video",
+                "--max-frames",
+                "50",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     fps = float(printed.split(" FPS per live camera")[0].rsplit(" ", 1)[1])
     assert fps > 1.0 and "dead: 0 frames (dropped)" in printed
@@ -308,16 +415,42 @@ def test_the_full_disk_run_does_not_claim_its_outputs(scene, tmp_path, capsys, m
 
     monkeypatch.setattr(sinks.os, "write", write)
     out = tmp_path / "out"
-    assert main(["track", "--source", f"cam1={scene.video('cam1')}", "--detector", "motion", "--no-video", "--out", str(out)]) == 1
+    assert (
+        main(["track", "--source", f"cam1={scene.video('cam1')}", "--detector", "motion", "--no-video", "--out", str(out)]) == 1
+    )
     captured = capsys.readouterr()
     assert "No space left on device" in captured.err and "wrote " not in captured.out
 
 
-def test_signal_handling_stops_after_the_tick_in_progress(scene):
-    """In-process: a SIGTERM delivered mid-run ends ``run()`` with a closed summary."""
-    source = CameraSource("cam1", str(scene.video("cam1")))
+class EndlessStream:
+    """A live camera that never ends on its own (a grey frame every 10 ms)."""
+
+    def read(self):
+        time.sleep(0.01)
+        return True, np.full((120, 160, 3), 90, np.uint8)
+
+    def isOpened(self):
+        return True
+
+    def release(self):
+        pass
+
+
+def test_signal_handling_stops_after_the_tick_in_progress():
+    """In-process: a SIGTERM delivered mid-run ends ``run()`` with a closed summary, and the
+    previous handler is put back."""
+    source = CameraSource("live", "rtsp://camera/endless", opener=lambda _: EndlessStream())
     pipeline = Pipeline([source], create_detector("motion"), create_embedder("colour-histogram"))
-    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    ticks_seen = threading.Event()
+    pipeline.subscribe(lambda e: ticks_seen.set() if getattr(e, "tick", 0) >= 5 else None)
+
+    def terminate():  # only once the run is under way, never into pytest itself
+        if ticks_seen.wait(30) and pipeline._stop_reason is None:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate, daemon=True)
+    killer.start()
     summary = pipeline.run()
-    assert summary.ended_by == "SIGTERM" and summary.finished and 0 < summary.ticks < 200
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    killer.join(5)
+    assert summary.ended_by == "SIGTERM" and summary.finished and summary.ticks >= 5
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -29,7 +29,10 @@ def test_fp32_alpha_beside_fp16_activations_is_refused():
     msg = _one_line(e)
     assert "alpha is torch.float32" in msg and "x is torch.float16" in msg
     with pytest.raises(TypeError, match="k is torch.float32"):
-        check_inputs("spatial_attention", (t(1, 2, 4, 4, dtype=f16), t(1, 2, 4, 4), t(1, 16, 4, 4, dtype=f16), t(1, 16, 4, 4, dtype=f16), t(1, dtype=f16)))
+        check_inputs(
+            "spatial_attention",
+            (t(1, 2, 4, 4, dtype=f16), t(1, 2, 4, 4), t(1, 16, 4, 4, dtype=f16), t(1, 16, 4, 4, dtype=f16), t(1, dtype=f16)),
+        )
     with pytest.raises(TypeError, match="logits is torch.float16"):
         check_inputs("channel_gate", (t(1, 8, dtype=f16), t(1, 8, 4, 4)))
 

@@ -35,7 +35,11 @@ def run_onnx_function(op: str, inputs: list[np.ndarray]) -> np.ndarray:
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in zip(names, inputs)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, VERSION)], functions=[function_proto(op_type)])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, VERSION)],
+        functions=[function_proto(op_type)],
+    )
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, dict(zip(names, inputs)))[0]
@@ -68,7 +72,9 @@ def assert_close(got, want, what, baseline: float = 0.0):
     flash-attention criterion, with room for the different summation orders of BLAS)."""
     scale = max(np.abs(want).max(), 1e-30)
     err = np.abs(got.astype(np.float64) - want).max()
-    assert err <= max(1e-5 * scale, 4 * baseline), f"{what}: max error {err:.2e} (scale {scale:.2e}, fp32 baseline {baseline:.2e})"
+    assert err <= max(1e-5 * scale, 4 * baseline), (
+        f"{what}: max error {err:.2e} (scale {scale:.2e}, fp32 baseline {baseline:.2e})"
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -136,7 +142,11 @@ def test_all_equal_logits_give_uniform_weights(op):
     inputs = {
         "spatial_attention": [np.zeros((b, 8, h, w), np.float32)] * 2 + [one * 2, one, np.array([1.0], np.float32)],
         "channel_attention": [one, np.array([1.0], np.float32)],
-        "hyper_attention": [np.zeros((b, 1, h, w), np.float32), np.ones((b, 1, h, w), np.float32), np.arange(h * w, dtype=np.float32).reshape(b, 1, h, w)],
+        "hyper_attention": [
+            np.zeros((b, 1, h, w), np.float32),
+            np.ones((b, 1, h, w), np.float32),
+            np.arange(h * w, dtype=np.float32).reshape(b, 1, h, w),
+        ],
         "spatial_gate": [np.zeros((b, 1, h, w), np.float32), one],
         "channel_gate": [np.zeros((b, c), np.float32), one],
         "hyper_gate": [one],
@@ -156,7 +166,10 @@ def test_all_equal_logits_give_uniform_weights(op):
 
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_autograd_through_the_composite(op):
-    inputs = [torch.from_numpy(a.astype(np.float64)).requires_grad_() for a in ref.random_inputs(op, 1, 16, 2, 2, np.random.default_rng(3), 0.5)]
+    inputs = [
+        torch.from_numpy(a.astype(np.float64)).requires_grad_()
+        for a in ref.random_inputs(op, 1, 16, 2, 2, np.random.default_rng(3), 0.5)
+    ]
     assert torch.autograd.gradcheck(ops.OPS[op], tuple(inputs))
 
 

@@ -85,12 +85,18 @@ def test_type2_maps_match_eqs_12_to_14(x):
     for sample in x:
         i = _np(sample)
         with torch.no_grad():
-            np.testing.assert_allclose(_np(s.attention_map(sample[None]))[0], ref.spatial_map_2s(i, _np(s.conv.weight)), rtol=1e-10)
             np.testing.assert_allclose(
-                _np(c.attention_map(sample[None]))[0], ref.channel_map_2c(i, _np(c.mlp[0].weight), _np(c.mlp[2].weight)), rtol=1e-10
+                _np(s.attention_map(sample[None]))[0], ref.spatial_map_2s(i, _np(s.conv.weight)), rtol=1e-10
+            )
+            np.testing.assert_allclose(
+                _np(c.attention_map(sample[None]))[0],
+                ref.channel_map_2c(i, _np(c.mlp[0].weight), _np(c.mlp[2].weight)),
+                rtol=1e-10,
             )
             np.testing.assert_allclose(_np(h.attention_map(sample[None]))[0], ref.hyper_map_2h(i), rtol=1e-10)
-    np.testing.assert_allclose(_run(s, x), np.stack([ref.spatial_map_2s(_np(t), _np(s.conv.weight)) * _np(t) for t in x]), rtol=1e-10)
+    np.testing.assert_allclose(
+        _run(s, x), np.stack([ref.spatial_map_2s(_np(t), _np(s.conv.weight)) * _np(t) for t in x]), rtol=1e-10
+    )
 
 
 def test_type2_maps_sum_to_one_over_the_documented_axes(x):

@@ -174,7 +174,9 @@ class AllPairsReference:
         live = self.seen[gid].get(t.camera, (None, 0.0))[0]
         if live is not None and live != t.track_id:
             return False
-        return not any(cam != t.camera and track is not None and t.time - when < 1.0 for cam, (track, when) in self.seen[gid].items())
+        return not any(
+            cam != t.camera and track is not None and t.time - when < 1.0 for cam, (track, when) in self.seen[gid].items()
+        )
 
     def compatible(self, a, b):
         return not any(ta is not None and tb is not None for ta, _ in self.seen[a].values() for tb, _ in self.seen[b].values())
@@ -252,6 +254,10 @@ def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
             tracklets.append(Tracklet(cam, track, e / np.linalg.norm(e), now))
         got = []
         for d in fast.associate(tracklets):
-            got.append(("assigned", d.camera, d.track_id, d.global_id, d.new) if isinstance(d, GlobalIdAssigned) else ("merged", d.kept, d.merged))
+            got.append(
+                ("assigned", d.camera, d.track_id, d.global_id, d.new)
+                if isinstance(d, GlobalIdAssigned)
+                else ("merged", d.kept, d.merged)
+            )
         assert got == ref.associate(tracklets), f"tick {tick}"
     assert fast.assignment == ref.assignment

@@ -92,7 +92,11 @@ def test_mot_det_txt(tmp_path):
 
 
 def test_filters_size_and_region_of_interest():
-    dets = Detections(np.array([[0, 0, 10, 50], [0, 0, 10, 10], [50, 0, 60, 50]], np.float32), np.array([0.9, 0.9, 0.9], np.float32), np.zeros(3, np.int64))
+    dets = Detections(
+        np.array([[0, 0, 10, 50], [0, 0, 10, 10], [50, 0, 60, 50]], np.float32),
+        np.array([0.9, 0.9, 0.9], np.float32),
+        np.zeros(3, np.int64),
+    )
     mask = np.zeros((100, 100), np.uint8)
     mask[:, :30] = 1  # only the left of the image counts
     kept = DetectionFilter(min_height=20, min_width=5).apply(dets, mask)
@@ -100,6 +104,10 @@ def test_filters_size_and_region_of_interest():
 
 
 def test_nms_keeps_the_most_confident_of_overlapping_boxes():
-    dets = Detections(np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32), np.array([0.6, 0.9, 0.5], np.float32), np.zeros(3, np.int64))
+    dets = Detections(
+        np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32),
+        np.array([0.6, 0.9, 0.5], np.float32),
+        np.zeros(3, np.int64),
+    )
     kept = nms(dets, 0.5)
     np.testing.assert_allclose(kept.confidence, [0.9, 0.5])

@@ -70,7 +70,12 @@ def test_a_toy_detector_registered_in_one_line_runs_end_to_end(shared, tmp_path)
         assert "whole-frame" in DETECTORS.names()
         clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 0, 12)
         out = tmp_path / "out"
-        run(PipelineConfig(sources=[f"cam={clip}"], detector="whole-frame", model="colour-histogram", out=str(out), write_videos=False), progress=False)
+        run(
+            PipelineConfig(
+                sources=[f"cam={clip}"], detector="whole-frame", model="colour-histogram", out=str(out), write_videos=False
+            ),
+            progress=False,
+        )
         rows = np.loadtxt(out / "mot" / "cam.txt", delimiter=",", ndmin=2)
         # the video is 768x432: the toy box is x 307.2..460.8, y 86.4..388.8 in every frame
         # from the tracker's confirmation on (3 hits, frames 3..12 in MOT's 1-based numbering)
@@ -96,7 +101,12 @@ def test_a_user_sink_registered_by_name_gets_every_event(shared, tmp_path):
     SINKS.register("recorder", Recorder)
     try:
         clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 30)
-        summary = run(PipelineConfig(sources=[f"a={clip}"], detector="motion", model="colour-histogram", out=str(tmp_path / "o"), sinks=["recorder"]), progress=False)
+        summary = run(
+            PipelineConfig(
+                sources=[f"a={clip}"], detector="motion", model="colour-histogram", out=str(tmp_path / "o"), sinks=["recorder"]
+            ),
+            progress=False,
+        )
     finally:
         SINKS._factories.pop("recorder", None)
     assert isinstance(seen[0], RunStarted) and seen[0].run_id == summary.run_id
@@ -111,7 +121,13 @@ def test_events_come_typed_in_one_direction_with_their_evidence(shared, tmp_path
     from adfl_deploy.association import AssociationConfig, Associator
     from adfl_deploy.tracking import create_detector
 
-    pipeline = Pipeline([CameraSource("cam", str(clip))], {"cam": create_detector("motion")}, embedder, Associator(AssociationConfig(match_threshold=0.3)), TrackerConfig())
+    pipeline = Pipeline(
+        [CameraSource("cam", str(clip))],
+        {"cam": create_detector("motion")},
+        embedder,
+        Associator(AssociationConfig(match_threshold=0.3)),
+        TrackerConfig(),
+    )
     events = []
     pipeline.subscribe(events.append)
     ticks = 0

@@ -52,8 +52,13 @@ def test_the_same_person_seen_at_once_in_two_cameras_gets_two_global_ids(tracked
 
 def test_a_dead_camera_does_not_stop_the_others(shared, tmp_path):
     summary = run(
-        PipelineConfig(sources=[f"good={shared / VIDEO}", "bad=rtsp://127.0.0.1:9/none"], out=str(tmp_path), max_frames=80, write_videos=False,
-                       source=SourceConfig(reconnect_attempts=1, backoff_seconds=0.01, stall_seconds=0.1)),  # fmt: skip
+        PipelineConfig(
+            sources=[f"good={shared / VIDEO}", "bad=rtsp://127.0.0.1:9/none"],
+            out=str(tmp_path),
+            max_frames=80,
+            write_videos=False,
+            source=SourceConfig(reconnect_attempts=1, backoff_seconds=0.01, stall_seconds=0.1),
+        ),
         progress=False,
     )
     assert summary.cameras["good"].frames == 80 and summary.cameras["bad"].state == "dropped"
@@ -117,8 +122,14 @@ def test_precomputed_detections_and_a_region_of_interest(shared, tmp_path):
     mask[:, :384] = 255
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
     summary = run(
-        PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "out"), max_frames=130, write_videos=False,
-                       detections={"cam1": str(det)}, roi_masks={"cam1": str(tmp_path / "mask.png")}),  # fmt: skip
+        PipelineConfig(
+            sources=[f"cam1={shared / VIDEO}"],
+            out=str(tmp_path / "out"),
+            max_frames=130,
+            write_videos=False,
+            detections={"cam1": str(det)},
+            roi_masks={"cam1": str(tmp_path / "mask.png")},
+        ),
         progress=False,
     )
     records = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
@@ -129,7 +140,10 @@ def test_precomputed_detections_and_a_region_of_interest(shared, tmp_path):
     assert centres.max() < 384 + 10 and summary.cameras["cam1"].frames == 130
     assert {r["event"] for r in records} >= {"track_started", "global_id_assigned", "track_ended"}
     with pytest.raises(ConfigError, match="not among the sources"):
-        run(PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "x"), detections={"cam9": str(det)}), progress=False)
+        run(
+            PipelineConfig(sources=[f"cam1={shared / VIDEO}"], out=str(tmp_path / "x"), detections={"cam9": str(det)}),
+            progress=False,
+        )
 
 
 def test_track_without_sources_runs_the_generated_scene(tmp_path, monkeypatch, capsys):

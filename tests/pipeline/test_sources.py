@@ -111,7 +111,12 @@ def test_a_dead_stream_is_dropped_while_a_file_keeps_going(video):
 
 def test_live_streams_drop_the_oldest_frames_when_the_consumer_lags():
     FlakyStream.opened = 0
-    source = CameraSource("cam1", "rtsp://fast", SourceConfig(queue_size=2, reconnect_attempts=0), opener=lambda _: FlakyStream(good=20, connections=1)).start()
+    source = CameraSource(
+        "cam1",
+        "rtsp://fast",
+        SourceConfig(queue_size=2, reconnect_attempts=0),
+        opener=lambda _: FlakyStream(good=20, connections=1),
+    ).start()
     time.sleep(0.5)  # nobody reads while 20 frames arrive
     frames = drain(source)
     assert len(frames) <= 2 and source.dropped_frames >= 18

@@ -52,7 +52,12 @@ def _row(backend: str, precision: str, ms: float, batch: int = 1):
 def test_gpu_comparison_is_against_eager_in_the_same_precision():
     from adfl_deploy.cli.bench import _comparison
 
-    rows = [_row("torch-eager", "fp32", 8.0), _row("torch-eager", "fp16", 5.0), _row("tensorrt", "fp16", 1.0), _row("tensorrt", "fp16", 9.0, batch=8)]
+    rows = [
+        _row("torch-eager", "fp32", 8.0),
+        _row("torch-eager", "fp16", 5.0),
+        _row("tensorrt", "fp16", 1.0),
+        _row("tensorrt", "fp16", 9.0, batch=8),
+    ]
     c = _comparison(rows, 1)
     assert (c["best"], c["torch_eager_precision"], c["speedup_vs_torch"]) == ("tensorrt fp16", "fp16", 5.0)
     assert c["ort_fp32"] is None and c["speedup_vs_ort_fp32"] is None  # no ONNX Runtime row measured

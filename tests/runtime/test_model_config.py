@@ -109,7 +109,9 @@ def test_cli_overrides_set_nested_fields_and_are_checked():
     from adfl_deploy.pipeline.core import PipelineConfig
 
     base = PipelineConfig()
-    cfg = with_overrides(base, {"detector": "motion", "max_frames": None}, ["association.merge_threshold=0.3", "sources=[a=x.mp4]"])
+    cfg = with_overrides(
+        base, {"detector": "motion", "max_frames": None}, ["association.merge_threshold=0.3", "sources=[a=x.mp4]"]
+    )
     assert cfg.detector == "motion" and cfg.max_frames == base.max_frames  # None: flag not given
     assert cfg.association.merge_threshold == 0.3 and cfg.sources == ["a=x.mp4"]
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):

@@ -37,7 +37,8 @@ def test_runtime_modules_import_without_torch():
         """
         import pkgutil, importlib, adfl_deploy
         skip = ("adfl_deploy.train", "adfl_deploy.export")
-        names = [m.name for m in pkgutil.walk_packages(adfl_deploy.__path__, "adfl_deploy.") if not m.name.startswith(skip) and not m.name.endswith("__main__")]
+        names = [m.name for m in pkgutil.walk_packages(adfl_deploy.__path__, "adfl_deploy.")
+                 if not m.name.startswith(skip) and not m.name.endswith("__main__")]
         for name in names:
             importlib.import_module(name)
         assert "torch" not in sys.modules

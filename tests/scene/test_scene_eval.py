@@ -45,7 +45,9 @@ def test_the_histogram_baseline_runs_in_the_same_pipeline(scene, tmp_path):
 
 
 def test_pipeline_benchmark_reports_stages_capacity_and_equal_idf1(tmp_path):
-    cfg = PipelineBenchConfig(streams=(1, 2), target_streams=2, seconds=4.0, scene_root=str(tmp_path / "scenes"), out=str(tmp_path / "out"))
+    cfg = PipelineBenchConfig(
+        streams=(1, 2), target_streams=2, seconds=4.0, scene_root=str(tmp_path / "scenes"), out=str(tmp_path / "out")
+    )
     report = run_benchmark(cfg)
     assert [r["streams"] for r in report["throughput"]] == [1, 2]
     for r in report["throughput"] + [report["realtime"]]:

@@ -37,13 +37,9 @@ class ADFLNet(nn.Module):
 
         self.attention_stage = cfg.attention.stage if cfg.attention else None
         self.attention = (
-            create_attention(cfg.attention.module, channels[cfg.attention.stage], cfg.batch_attention)
-            if cfg.attention
-            else None
+            create_attention(cfg.attention.module, channels[cfg.attention.stage], cfg.batch_attention) if cfg.attention else None
         )
-        self.bottleneck = (
-            nn.Identity() if cfg.backbone_dim == channels[4] else nn.Linear(channels[4], cfg.backbone_dim)
-        )
+        self.bottleneck = nn.Identity() if cfg.backbone_dim == channels[4] else nn.Linear(channels[4], cfg.backbone_dim)
         self.head = ReIDHead(cfg.backbone_dim, cfg.num_classes, cfg.bn_neck)
 
         self.af_block = None
@@ -86,7 +82,7 @@ class ADFLNet(nn.Module):
         backbone, fused = self.forward_features(x)
         return self.head.embed(backbone) if fused is None else self.fused_head.embed(fused)
 
-    def set_fused(self, fused: bool = True) -> "ADFLNet":
+    def set_fused(self, fused: bool = True) -> ADFLNet:
         """Route every softmax-attention core through its ``adfl::`` custom op (for ONNX export
         with one node per block, and TensorRT plugins); numerically the same model."""
         for module in self.modules():

@@ -56,8 +56,6 @@ def create_resnet(name: str, last_stride: int = 1, pretrained: str | Path | None
     if pretrained is not None:
         load_pretrained(resnet, pretrained)
     else:
-        warnings.warn(
-            f"{name}: no --pretrained file given, starting from random weights", stacklevel=2
-        )
+        warnings.warn(f"{name}: no --pretrained file given, starting from random weights", stacklevel=2)
     _set_stage4_stride(resnet.layer4, last_stride)
     return resnet

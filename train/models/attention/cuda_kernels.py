@@ -88,13 +88,17 @@ def check_inputs(name: str, tensors) -> str:
             )
     for n, t in named.items():
         if not t.is_contiguous():
-            raise ValueError(f"adfl::{name}: {n} is not contiguous (strides {t.stride()}); the kernels read NCHW-contiguous memory")
+            raise ValueError(
+                f"adfl::{name}: {n} is not contiguous (strides {t.stride()}); the kernels read NCHW-contiguous memory"
+            )
     problem = _shape_problem(name, named)
     if problem:
         raise ValueError(f"adfl::{problem}" if problem.startswith(f"{name}:") else f"adfl::{name}: {problem}")
     for n, t in named.items():
         if t.device.type != "cuda" or t.device != ref.device:
-            raise RuntimeError(f"adfl::{name}: {n} is on {t.device}, {spec.output_like} on {ref.device}; all inputs must be on one CUDA device")
+            raise RuntimeError(
+                f"adfl::{name}: {n} is on {t.device}, {spec.output_like} on {ref.device}; all inputs must be on one CUDA device"
+            )
     return _SUFFIX[ref.dtype]
 
 
@@ -117,20 +121,30 @@ def _register(lib: ctypes.CDLL) -> None:
         y = torch.empty_like(x)
         b, c, h, w = x.shape
         fn = getattr(lib, f"adfl_spatial_attention_{suffix}")
-        _check(fn(_ptr(q), _ptr(k), _ptr(v), _ptr(x), _ptr(alpha), _ptr(y), b, c, q.shape[1], h * w, _stream()), "spatial_attention")
+        _check(
+            fn(_ptr(q), _ptr(k), _ptr(v), _ptr(x), _ptr(alpha), _ptr(y), b, c, q.shape[1], h * w, _stream()), "spatial_attention"
+        )
         return y
 
     def channel_attention(x, alpha):
         suffix = check_inputs("channel_attention", (x, alpha))
         y = torch.empty_like(x)
         b, c, h, w = x.shape
-        _check(getattr(lib, f"adfl_channel_attention_{suffix}")(_ptr(x), _ptr(alpha), _ptr(y), b, c, h * w, _stream()), "channel_attention")
+        _check(
+            getattr(lib, f"adfl_channel_attention_{suffix}")(_ptr(x), _ptr(alpha), _ptr(y), b, c, h * w, _stream()),
+            "channel_attention",
+        )
         return y
 
     def hyper_attention(q, k, v):
         suffix = check_inputs("hyper_attention", (q, k, v))
         y = torch.empty_like(v)
-        _check(getattr(lib, f"adfl_hyper_attention_{suffix}")(_ptr(q), _ptr(k), _ptr(v), _ptr(y), v.shape[0], v[0].numel(), _stream()), "hyper_attention")
+        _check(
+            getattr(lib, f"adfl_hyper_attention_{suffix}")(
+                _ptr(q), _ptr(k), _ptr(v), _ptr(y), v.shape[0], v[0].numel(), _stream()
+            ),
+            "hyper_attention",
+        )
         return y
 
     def gate(name):

@@ -27,7 +27,7 @@ fused mode works. At ONNX export each op becomes one ``com.adfl`` node
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
