@@ -6,12 +6,17 @@
   so the identity matching between ground-truth people and predicted global ids is one matching
   over every camera - a person who keeps one id in camera 1 but gets another in camera 2 loses
   the second camera's frames.
+- HOTA, DetA and AssA (Luiten et al. 2021, as TrackEval computes them: ``hota.py``) per camera
+  and for the same joint sequence of all cameras, so AssA too rewards a person who keeps one
+  global id from camera to camera.
 - Global-id purity: of the matched boxes of each predicted global id, the share belonging to its
   most frequent true person (1.0 = no id ever covers two people); fragmentation: predicted global
   ids per true person (1.0 = everyone keeps one id across all cameras).
 
 Ground-truth rows whose "consider" flag (column 7) is 0 (people mostly hidden) are not scored,
-and predictions on them are neither true nor false positives (MOTChallenge's rule).
+and predictions on them are neither true nor false positives (MOTChallenge's rule), for HOTA as
+for motmetrics. (TrackEval's MOT17 reader drops only the predictions on distractor classes and
+counts the ones on zero-marked people as false positives; here both metrics see the same boxes.)
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from adfl_deploy.errors import ConfigError, one_line
+from adfl_deploy.evaluation.hota import hota
 from adfl_deploy.tracking.detections import iou_matrix
 
 IOU_THRESHOLD = 0.5
@@ -84,6 +90,9 @@ class CameraScore:
     id_switches: int
     precision: float
     recall: float
+    hota: float
+    deta: float
+    assa: float
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,9 @@ class MtmcScore:
     idf1: float  # MTMC IDF1 over global identities
     idp: float
     idr: float
+    hota: float  # over all cameras jointly (frame offsets, global ids), like the MTMC IDF1
+    deta: float
+    assa: float
     purity: float
     fragmentation: float  # predicted global ids per true person (1.0 ideal)
     true_people: int
@@ -120,12 +132,16 @@ def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) 
     metrics = mm.metrics.create()
     joint = mm.MOTAccumulator(auto_id=False)
     cameras = []
+    joint_frames = []  # every camera's frames in a row: one HOTA sequence with global ids
     for k, (camera, gt_path) in enumerate(sorted(gt_files.items())):
         gt = read_mot(gt_path)
         hyp = read_mot(result_files[camera]) if camera in result_files else np.zeros((0, 10))
         acc = mm.MOTAccumulator(auto_id=False)
         _accumulate(acc, gt, hyp)
         _accumulate(joint, gt, hyp, offset=k * _FRAME_OFFSET)
+        frames = [pair[1:] for pair in frame_pairs(gt, hyp)]
+        joint_frames += frames
+        h = hota(frames, _iou)
         s = metrics.compute(acc, metrics=["mota", "idf1", "num_switches", "precision", "recall"], name=camera)
         cameras.append(
             CameraScore(
@@ -135,9 +151,13 @@ def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) 
                 int(s["num_switches"].iloc[0]),
                 float(s["precision"].iloc[0]),
                 float(s["recall"].iloc[0]),
+                hota=h.hota,
+                deta=h.deta,
+                assa=h.assa,
             )
         )
     s = metrics.compute(joint, metrics=["idf1", "idp", "idr", "num_unique_objects"], name="mtmc")
+    h = hota(joint_frames, _iou)
     purity, fragmentation = _purity_fragmentation(joint)
     events = joint.mot_events
     predicted = int(events["HId"].dropna().nunique())
@@ -146,6 +166,9 @@ def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) 
         float(s["idf1"].iloc[0]),
         float(s["idp"].iloc[0]),
         float(s["idr"].iloc[0]),
+        h.hota,
+        h.deta,
+        h.assa,
         purity,
         fragmentation,
         int(s["num_unique_objects"].iloc[0]),
@@ -165,12 +188,14 @@ def markdown_row(name: str, s: MtmcScore) -> str:
     idf1 = defined_mean(c.idf1 for c in s.cameras)
     switches = sum(c.id_switches for c in s.cameras)
     return (
-        f"| {name} | {s.idf1:.3f} | {s.idp:.3f} | {s.idr:.3f} | {s.purity:.3f} | {s.fragmentation:.2f} | "
+        f"| {name} | {s.idf1:.3f} | {s.idp:.3f} | {s.idr:.3f} | {s.hota:.3f} | {s.assa:.3f} | {s.purity:.3f} | "
+        f"{s.fragmentation:.2f} | "
         f"{mota:.3f} | {idf1:.3f} | {switches} |"
     )
 
 
 MARKDOWN_HEADER = (
-    "| method | MTMC IDF1 | IDP | IDR | purity | fragmentation | MOTA (mean/cam) | IDF1 (mean/cam) | ID switches |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| method | MTMC IDF1 | IDP | IDR | MTMC HOTA | MTMC AssA | purity | fragmentation | MOTA (mean/cam) | IDF1 (mean/cam) "
+    "| ID switches |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
