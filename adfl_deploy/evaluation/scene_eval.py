@@ -41,6 +41,23 @@ DEFAULT_METHODS = [
 ]
 
 
+#: model names ``--models`` takes -> (label, Method.model); anything else is an artefact folder
+NAMED_MODELS = {
+    "edge": ("ADFL edge model", ""),
+    "baseline": ("baseline@resnet18", str(BASELINE_MODEL)),
+    "colour-histogram": ("colour histogram", "colour-histogram"),
+}
+
+
+def methods_from_names(models: str, detections: str = "gt") -> list[Method]:
+    """``"edge,baseline"`` x ``"gt,motion"`` -> one Method per model and detector (models outer)."""
+    return [
+        Method(f"{NAMED_MODELS.get(name, (name,))[0]} + {detector}", NAMED_MODELS.get(name, (name, name))[1], detector)
+        for name in models.split(",")
+        for detector in detections.split(",")
+    ]
+
+
 def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
