@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from adfl_deploy.association.transitions import TransitionModel
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.events import Box, Decision, GlobalIdAssigned, GlobalIdMerged
 
@@ -51,6 +52,20 @@ class AssociationConfig:
     transitions: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: an identity unseen for this long retires (a later sighting starts a new id); 0 = never
     forget_after_seconds: float = 1800.0
+    #: learn camera-to-camera walking times from confident links (``transitions`` overrides)
+    learn_transitions: bool = True
+    #: a candidate whose transit fits a learned or known window may match up to this factor x
+    #: match_threshold; 1 = appearance alone decides
+    transition_relax: float = 1.0
+    #: seconds added on both sides of a learned window
+    transition_margin_seconds: float = 2.0
+    #: confident links per camera pair before its window is used
+    transition_min_samples: int = 3
+    #: embeddings a new track gathers before it is linked to a global identity (its MOT rows
+    #: wait and are written with the id decided); 1 = link on the first embedding
+    min_evidence: int = 1
+    #: a new track is linked after this long at the latest, whatever its evidence
+    max_delay_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("match_threshold", "merge_threshold"):
@@ -59,6 +74,12 @@ class AssociationConfig:
                 raise ConfigError(f"association.{name}: {value} is not a cosine distance in (0, 2]")
         if self.gallery_size < 1:
             raise ConfigError(f"association.gallery_size: {self.gallery_size}; an identity needs at least 1 embedding")
+        if not 1.0 <= self.transition_relax <= 2.0 or self.transition_min_samples < 1 or self.transition_margin_seconds < 0:
+            raise ConfigError(
+                "association: transition_relax must be in [1, 2], transition_min_samples >= 1, transition_margin_seconds >= 0"
+            )
+        if self.min_evidence < 1 or not 0 <= self.max_delay_seconds <= 60:
+            raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
         if not (self.forget_after_seconds >= 0 and math.isfinite(self.forget_after_seconds)):
             raise ConfigError(f"association.forget_after_seconds: {self.forget_after_seconds}; use seconds >= 0 (0 = never)")
         for pair, (lo, hi) in self.transitions.items():
@@ -173,12 +194,35 @@ class Associator:
         #: every global id handed out and not merged away (retired ones included)
         self.global_ids: set[int] = set()
         self.bank = GalleryBank(config.gallery_size)
+        self.transit_model = TransitionModel(config.transition_margin_seconds, config.transition_min_samples)
         #: close identity pairs that could not merge yet (re-checked every tick)
         self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
 
     def _window(self, first: str, second: str) -> tuple[float, float] | None:
-        return self.config.transitions.get(f"{first}->{second}")
+        """Walking time from ``first`` to ``second``: the known topology, else what was learned."""
+        known = self.config.transitions.get(f"{first}->{second}")
+        if known is not None or not self.config.learn_transitions:
+            return known
+        return self.transit_model.window(first, second)
+
+    def _transit(self, identity: Identity, t: Tracklet) -> tuple[str, float] | None:
+        """(camera, seconds) since ``identity`` was last seen, when that was in another camera
+        (its track there may still be held by the tracker, which waits before giving up)."""
+        last = identity.last_seen()
+        if last is None or last[0] == t.camera:
+            return None
+        return last[0], t.time - last[1]
+
+    def _threshold(self, identity: Identity, t: Tracklet) -> float:
+        """The match threshold for this pair: looser when the walk between cameras fits a window."""
+        transit = self._transit(identity, t)
+        if transit is None or self.config.transition_relax == 1.0:
+            return self.match_threshold
+        window = self._window(transit[0], t.camera)
+        if window is not None and window[0] <= transit[1] <= window[1]:
+            return self.match_threshold * self.config.transition_relax
+        return self.match_threshold
 
     def _feasible(self, identity: Identity, t: Tracklet) -> bool:
         live_here = identity.seen.get(t.camera, (None, 0.0))[0]
@@ -224,7 +268,8 @@ class Associator:
         """Row in ``new`` -> global id, by minimum-cost assignment over feasible candidates;
         ``dist``: (len(new), bank rows) distances. Only rows within the match threshold are
         checked for feasibility, so the Python work does not grow with the identities."""
-        close = np.flatnonzero((dist < self.match_threshold).any(axis=0))
+        loosest = self.match_threshold * self.config.transition_relax
+        close = np.flatnonzero((dist < loosest).any(axis=0))
         if not len(close):
             return {}
         ids = [int(self.bank.owner[c]) for c in close]
@@ -232,10 +277,12 @@ class Associator:
         for j, (col, gid) in enumerate(zip(close, ids)):
             identity = self.identities.get(gid)
             for i, t in enumerate(new):
-                if identity is not None and dist[i, col] < self.match_threshold and self._feasible(identity, t):
+                if identity is None or dist[i, col] >= loosest or not self._feasible(identity, t):
+                    continue
+                if dist[i, col] < self._threshold(identity, t):
                     cost[i, j] = dist[i, col]
         rows, cols = linear_sum_assignment(cost)
-        return {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.match_threshold}
+        return {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < INFEASIBLE}
 
     def associate(self, tracklets: list[Tracklet]) -> list[Decision]:
         """Update identities with this tick's tracklets; returns the decisions made (new
@@ -257,6 +304,8 @@ class Associator:
         for k, i in enumerate(new_rows):
             t = tracklets[i]
             gid = matched.get(k)
+            if gid is not None and self.config.learn_transitions:
+                self._learn(self.identities[gid], t, dist[i])
             if gid is None:
                 gid = next(self._ids)
                 self.identities[gid] = Identity(gid)
@@ -268,6 +317,16 @@ class Associator:
         candidates = self._merge_candidates(tracklets, owner, dist, new_rows) if tracklets else set()
         decisions += self._merge(candidates | self._pending, now)
         return decisions
+
+    #: a link teaches a transit time only when this sure (fraction of the match threshold)
+    CONFIDENT = 0.8
+
+    def _learn(self, identity: Identity, t: Tracklet, dist_row: np.ndarray) -> None:
+        transit = self._transit(identity, t)
+        row = self.bank.row.get(identity.global_id)
+        if transit is None or row is None or dist_row[row] >= self.CONFIDENT * self.match_threshold:
+            return
+        self.transit_model.observe(transit[0], t.camera, transit[1])
 
     def _merge_candidates(self, tracklets: list[Tracklet], owner: dict[int, int], dist: np.ndarray, new_rows: list[int]) -> set:
         """Identity pairs that this tick's embeddings brought within ``merge_threshold``:

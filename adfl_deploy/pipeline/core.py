@@ -33,6 +33,7 @@ from adfl_deploy.events import (
     JOURNAL,
     Event,
     FrameTracked,
+    GlobalIdAssigned,
     RunEnded,
     RunStarted,
     SummaryUpdated,
@@ -71,6 +72,7 @@ class Camera:
     roi: np.ndarray | None = None
     live_tracks: set = field(default_factory=set)
     frames: int = 0
+    last_frame: object = None  # the latest Frame, for decisions made when the run ends
 
     @property
     def name(self) -> str:
@@ -137,6 +139,10 @@ class Pipeline:
         self._started: float | None = None
         self._last_summary = 0.0
         self._stop_reason: str | None = None
+        #: (camera, track) -> when the track started, for the decision delay
+        self._started_at: dict[tuple[str, int], float] = {}
+        #: seconds from a track's start to its global id
+        self.decision_delay_s = latency_window()
 
     # -- subscribers -------------------------------------------------------------------------
     def subscribe(self, subscriber) -> object:
@@ -208,6 +214,7 @@ class Pipeline:
             self._track_events(cam, frame, tracked)
             tick.append((cam, frame, tracked, self.scheduler.due(cam.name, frame.index, tracked, frame.image)))
             cam.frames += 1
+            cam.last_frame = frame
             self.stage_ms["detect"].append(1000 * (t1 - t0))
             self.stage_ms["track"].append(1000 * (t2 - t1))
             ms["detect"] += 1000 * (t1 - t0)
@@ -218,7 +225,7 @@ class Pipeline:
         decisions = self.associator.associate(tracklets) if tracklets else []
         t2 = time.perf_counter()
         for decision in decisions:
-            self._emit(decision)
+            self._publish_decision(decision)
         elapsed = max(time.perf_counter() - self._started, 1e-9)
         assignment = self.associator.assignment
         for cam, frame, tracked, _ in tick:
@@ -254,13 +261,33 @@ class Pipeline:
         current = {int(i) for i in tracked.tracker_id}
         boxes = {int(t): tuple(b) for t, b in zip(tracked.tracker_id, tracked.xyxy.round(1).tolist())}
         for tid in sorted(current - cam.live_tracks):
+            self._started_at[(cam.name, tid)] = frame.timestamp
             self._emit(TrackStarted(cam.name, tid, frame.index, frame.timestamp, boxes[tid]))
         alive = {t.track_id for t in cam.tracker.tracks}
         for tid in sorted(cam.live_tracks - alive):
+            self._decide_before_end(cam.name, tid, frame)
             self._emit(TrackEnded(cam.name, tid, frame.index, frame.timestamp))
             self.associator.end_track(cam.name, tid, frame.timestamp)
             self.scheduler.forget((cam.name, tid))
+            self._started_at.pop((cam.name, tid), None)
         cam.live_tracks = (cam.live_tracks | current) & alive
+
+    def _decide_before_end(self, camera: str, tid: int, frame) -> None:
+        """A track that ends while still waiting for evidence is linked with what it has, so
+        its rows and its sighting are not lost."""
+        key = (camera, tid)
+        descriptor = self.scheduler.descriptor(key)
+        if key in self.associator.assignment or descriptor is None:
+            return
+        for decision in self.associator.associate([Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]):
+            self._publish_decision(decision)
+
+    def _publish_decision(self, decision) -> None:
+        if isinstance(decision, GlobalIdAssigned):
+            started = self._started_at.get((decision.camera, decision.track_id))
+            if started is not None:
+                self.decision_delay_s.append(decision.time - started)
+        self._emit(decision)
 
     def _embed(self, tick) -> list[Tracklet]:
         """One embedding batch for every camera's due crops -> tracklets with their evidence."""
@@ -272,8 +299,19 @@ class Pipeline:
         for (_cam, frame, tracked, (key, _, quality)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
             box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
-            tracklets.append(Tracklet(key[0], key[1], self.scheduler.add(key, emb, quality), frame.timestamp, frame.index, box))
+            descriptor = self.scheduler.add(key, emb, quality)
+            if self._ready(key, frame.timestamp):
+                tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box))
         return tracklets
+
+    def _ready(self, key: tuple[str, int], now: float) -> bool:
+        """A track without a global id is linked once it has ``min_evidence`` embeddings or
+        has waited ``max_delay_seconds``; one that has an id adds evidence every time."""
+        if key in self.associator.assignment:
+            return True
+        cfg = self.associator.config
+        gathered = len(self.scheduler.tracks[key].gallery)
+        return gathered >= cfg.min_evidence or now - self._started_at.get(key, now) >= cfg.max_delay_seconds
 
     def run(self, progress: bool = False, handle_signals: bool = True) -> Summary:
         """Tick until the end; SIGINT and SIGTERM end the run after the current tick (a second
@@ -333,6 +371,13 @@ class Pipeline:
         for cam in self.cameras.values():
             cam.source.stop()
         failure = None
+        try:  # tracks still waiting for evidence when the run ends are linked with what they have
+            for cam in self.cameras.values():
+                for tid in sorted(cam.live_tracks):
+                    if cam.last_frame is not None:
+                        self._decide_before_end(cam.name, tid, cam.last_frame)
+        except OSError as exc:
+            failure = exc
         for close in self._closers:
             try:
                 close()
@@ -373,7 +418,13 @@ class Pipeline:
             stage_ms_p50={k: float(np.median(v)) if v else 0.0 for k, v in stage_ms.items()},
             stage_ms_p99={k: float(np.percentile(v, 99)) if v else 0.0 for k, v in stage_ms.items()},
             embedder={"model": self.embedder.name, "backend": self.embedder.backend, "precision": self.embedder.precision},
-            association={"match_threshold": self.associator.match_threshold, "merge_threshold": self.associator.merge_threshold},
+            association={
+                "match_threshold": self.associator.match_threshold,
+                "merge_threshold": self.associator.merge_threshold,
+                "decision_delay_s_p50": float(np.median(self.decision_delay_s)) if self.decision_delay_s else 0.0,
+                "decision_delay_s_p99": float(np.percentile(self.decision_delay_s, 99)) if self.decision_delay_s else 0.0,
+                "learned_transitions": self.associator.transit_model.as_dict(),
+            },
             finished=finished,
             ended_by=ended_by,
             outputs=list(self.outputs),

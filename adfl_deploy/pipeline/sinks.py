@@ -23,7 +23,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from adfl_deploy.events import JOURNAL, FrameTracked, RunEnded, SummaryUpdated, TickStats, record
+from adfl_deploy.events import (
+    JOURNAL,
+    FrameTracked,
+    GlobalIdAssigned,
+    RunEnded,
+    SummaryUpdated,
+    TickStats,
+    TrackEnded,
+    record,
+)
 from adfl_deploy.files import atomic_write_text
 from adfl_deploy.registry import Registry
 
@@ -121,10 +130,15 @@ class MotWriter:
 
 
 class MotSink:
-    """``mot/CAMERA.txt`` for every camera: rows of the tracks that have a global id."""
+    """``mot/CAMERA.txt`` for every camera: rows of the tracks that have a global id. Rows of a
+    track still waiting for its id (the association's delayed decision) are held and written
+    with the id once it is decided, or dropped if the track ends first; at most
+    ``max_pending`` rows per track are held."""
 
-    def __init__(self, folder: Path, cameras: list[str]) -> None:
+    def __init__(self, folder: Path, cameras: list[str], max_pending: int = 600) -> None:
         self.writers = {cam: MotWriter(folder / f"{cam}.txt") for cam in cameras}
+        self.pending: dict[tuple[str, int], list[tuple[int, np.ndarray, float]]] = {}
+        self.max_pending = max_pending
 
     def on_event(self, event) -> None:
         if isinstance(event, FrameTracked):
@@ -132,6 +146,18 @@ class MotSink:
             if known:
                 ids = [event.global_ids[i] for i in known]
                 self.writers[event.camera].add(event.frame, ids, event.boxes[known], event.confidences[known])
+            for i, gid in enumerate(event.global_ids):
+                if gid is None:
+                    held = self.pending.setdefault((event.camera, int(event.track_ids[i])), [])
+                    held.append((event.frame, event.boxes[i], float(event.confidences[i])))
+                    del held[: max(0, len(held) - self.max_pending)]
+        elif isinstance(event, GlobalIdAssigned):
+            held = self.pending.pop((event.camera, event.track_id), [])
+            writer = self.writers[event.camera]
+            for frame, box, conf in held:
+                writer.add(frame, [event.global_id], box[None], np.array([conf]))
+        elif isinstance(event, TrackEnded):
+            self.pending.pop((event.camera, event.track_id), None)
         elif isinstance(event, TickStats):
             for writer in self.writers.values():
                 writer.flush()

@@ -33,7 +33,7 @@ class Summary:
     stage_ms_p50: dict[str, float]
     stage_ms_p99: dict[str, float]
     embedder: dict[str, str]
-    association: dict[str, float | int | None]
+    association: dict
     #: true only once the run closed every output (a killed run leaves false)
     finished: bool = False
     #: why the run ended: sources-ended, max-frames, signal name, or error

@@ -80,5 +80,13 @@ class EmbeddingScheduler:
         mean = np.mean([e for _, e in st.gallery], axis=0)
         return mean / max(np.linalg.norm(mean), 1e-12)
 
+    def descriptor(self, key: tuple[str, int]) -> np.ndarray | None:
+        """The track's current descriptor (normalised mean of its gallery), None without one."""
+        st = self.tracks.get(key)
+        if st is None or not st.gallery:
+            return None
+        mean = np.mean([e for _, e in st.gallery], axis=0)
+        return mean / max(np.linalg.norm(mean), 1e-12)
+
     def forget(self, key: tuple[str, int]) -> None:
         self.tracks.pop(key, None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,7 +236,9 @@ class AllPairsReference:
 @pytest.mark.parametrize("seed", range(6))
 def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
     rng = np.random.default_rng(seed)
-    cfg = AssociationConfig(match_threshold=0.3, merge_threshold=0.2, gallery_size=4, forget_after_seconds=0.0)
+    cfg = AssociationConfig(
+        match_threshold=0.3, merge_threshold=0.2, gallery_size=4, forget_after_seconds=0.0, learn_transitions=False
+    )
     people = rng.normal(size=(12, 6))
     fast, ref = Associator(cfg), AllPairsReference(cfg)
     live: dict[tuple[str, int], int] = {}
@@ -261,3 +265,111 @@ def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
             )
         assert got == ref.associate(tracklets), f"tick {tick}"
     assert fast.assignment == ref.assignment
+
+
+def test_a_person_re_entering_after_two_minutes_keeps_their_id():
+    assoc = Associator(AssociationConfig(match_threshold=0.3))
+    g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 5.0)
+    ids(assoc, [Tracklet("cam2", 1, unit(0, 1, 0), 60.0)])  # somebody else meanwhile
+    assert ids(assoc, [Tracklet("cam1", 7, unit(1, 0.05, 0), 125.0)])[("cam1", 7)] == g
+
+
+def test_look_alikes_seen_at_the_same_time_in_two_cameras_get_two_ids():
+    assoc = Associator(AssociationConfig(match_threshold=0.3, merge_threshold=0.2))
+    log = []
+    a = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 10.0)], log)[("cam1", 1)]
+    # the same appearance in cam2 while cam1 still sees its person: two people, not one
+    b = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 10.5), Tracklet("cam2", 1, unit(1, 0.01), 10.5)], log)[("cam2", 1)]
+    assert a != b and not [e for e in log if isinstance(e, GlobalIdMerged)]
+
+
+def test_two_people_swapping_cameras_keep_their_ids():
+    assoc = Associator(AssociationConfig(match_threshold=0.3))
+    p, q = unit(1, 0, 0), unit(0, 1, 0)
+    got = ids(assoc, [Tracklet("cam1", 1, p, 0.0), Tracklet("cam2", 1, q, 0.0)])
+    for cam in ("cam1", "cam2"):
+        assoc.end_track(cam, 1, 4.0)
+    swapped = ids(assoc, [Tracklet("cam2", 2, p, 8.0), Tracklet("cam1", 2, q, 8.0)])
+    assert swapped[("cam2", 2)] == got[("cam1", 1)] and swapped[("cam1", 2)] == got[("cam2", 1)]
+
+
+def test_a_transit_faster_than_the_learned_minimum_is_rejected():
+    cfg = AssociationConfig(match_threshold=0.3, transition_min_samples=3, transition_margin_seconds=1.0)
+    assoc = Associator(cfg)
+    t = 0.0
+    for k in range(3):  # three confident walks cam1 -> cam2 of 5 to 6 seconds teach the window
+        person = unit(*np.eye(6)[k])
+        g = ids(assoc, [Tracklet("cam1", 10 + k, person, t)])[("cam1", 10 + k)]
+        assoc.end_track("cam1", 10 + k, t + 1.0)
+        assert ids(assoc, [Tracklet("cam2", 10 + k, person, t + 1.0 + 5.0 + 0.5 * k)])[("cam2", 10 + k)] == g
+        assoc.end_track("cam2", 10 + k, t + 8.0)
+        t += 20.0
+    assert assoc.transit_model.window("cam1", "cam2") == (4.0, 7.0)  # [5 - 1, 6 + 1]
+    person = unit(*np.eye(6)[4])
+    g = ids(assoc, [Tracklet("cam1", 50, person, 100.0)])[("cam1", 50)]
+    assoc.end_track("cam1", 50, 101.0)
+    # 2 s later in cam2: faster than anyone walked it, so not the same person however alike
+    assert ids(assoc, [Tracklet("cam2", 50, person, 103.0)])[("cam2", 50)] != g
+    # a known topology overrides what was learned
+    known = Associator(AssociationConfig(match_threshold=0.3, transitions={"cam1->cam2": (1.0, 3.0)}))
+    g = ids(known, [Tracklet("cam1", 1, person, 0.0)])[("cam1", 1)]
+    known.end_track("cam1", 1, 1.0)
+    assert ids(known, [Tracklet("cam2", 1, person, 3.0)])[("cam2", 1)] == g
+
+
+def test_a_transit_inside_a_window_may_match_on_weaker_appearance():
+    base = AssociationConfig(match_threshold=0.3, transitions={"cam1->cam2": (2.0, 6.0)})
+    weak = unit(1, 1.1)  # cosine distance 1 - 1/sqrt(2.21) = 0.327 to unit(1, 0): above 0.3, under 1.2 x 0.3
+    for relax, same in ((1.0, False), (1.2, True)):
+        assoc = Associator(dataclasses.replace(base, transition_relax=relax))
+        g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+        assoc.end_track("cam1", 1, 1.0)
+        assert (ids(assoc, [Tracklet("cam2", 1, weak, 4.0)])[("cam2", 1)] == g) is same
+
+
+def test_crops_that_are_half_someone_else_do_not_shape_the_tracklet():
+    from adfl_deploy.tracking.detections import Detections
+    from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, ScheduleConfig, box_quality
+
+    # quality by hand: height x confidence x (1 - largest IoU with another box); the second box
+    # overlaps the third by IoU 0.5 (two 100x40 boxes offset by a third of their width)
+    boxes = np.array([[100, 100, 140, 200], [300, 100, 340, 200], [313.33, 100, 353.33, 200]], np.float32)
+    dets = Detections(boxes, np.ones(3, np.float32), np.zeros(3, np.int64))
+    q = box_quality(dets, (432, 768, 3))
+    assert q[0] == pytest.approx(100.0) and q[1] == pytest.approx(50.0, abs=0.1)
+    sched = EmbeddingScheduler(ScheduleConfig(gallery_size=5))
+    sched.tracks[("cam", 1)] = type(sched).__init__.__globals__["_TrackState"]()
+    me, other = unit(1, 0, 0), unit(0, 1, 0)
+    rng = np.random.default_rng(0)
+    for k in range(10):  # alternate clean views of me and views that are half someone else
+        clean = k % 2 == 0
+        e = me if clean else unit(*(me + other))
+        descriptor = sched.add(("cam", 1), e + rng.normal(scale=1e-3, size=3), 100.0 if clean else 50.0)
+    assert 1 - descriptor @ me < 1e-4  # only the five clean views remain in the descriptor
+
+
+def test_a_delayed_decision_writes_the_waiting_rows_with_the_id_decided(shared, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_library import VIDEO, short_clip
+
+    from adfl_deploy.pipeline import PipelineConfig, run
+
+    clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 80)
+    rows, summaries = {}, {}
+    for evidence in (1, 3):
+        out = tmp_path / f"e{evidence}"
+        cfg = PipelineConfig(
+            sources=[f"cam={clip}"], detector="motion", model="colour-histogram", out=str(out), write_videos=False,
+            association=AssociationConfig(match_threshold=0.3, min_evidence=evidence, max_delay_seconds=30.0),
+        )  # fmt: skip
+        summaries[evidence] = run(cfg, progress=False)
+        table = np.loadtxt(out / "mot" / "cam.txt", delimiter=",", ndmin=2)
+        rows[evidence] = sorted(map(tuple, table[:, [0, 2, 3, 4, 5]].round(2).tolist()))
+    # three embeddings take ~2 s more than one, yet the same frames and boxes are written:
+    # the rows that waited for the decision went out with the id once it was made
+    assert rows[1] and rows[3] == rows[1]
+    delay = {e: s.association["decision_delay_s_p50"] for e, s in summaries.items()}
+    assert delay[3] >= delay[1] + 1.5
