@@ -9,7 +9,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.model.variants import DEFAULT_MODEL_NAME
+
+
+@dataclass
+class CameraShiftConfig:
+    """Simulated camera changes (``train/camera_augment.py``); ``prob`` 0 = the paper's recipe."""
+
+    prob: float = 0.0  # share of training crops that look as if another camera took them
+    step_prob: float = 0.5  # each change below, within such a crop
+    colour_cast: float = 0.2  # per-channel gain in [1 - x, 1 + x] (white balance)
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    scale: tuple[float, float] = (0.4, 0.9)  # down and back up (resolution, distance)
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    noise_std: float = 0.03  # of the 0..1 range
+    jpeg_quality: tuple[int, int] = (30, 90)
+    occlusion: float = 0.3  # probability of a random-coloured block in front of the person
+
+    def __post_init__(self) -> None:
+        for name in ("prob", "step_prob", "occlusion"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"data.camera_shift.{name}: {getattr(self, name)} is not a probability")
+        if not (0 < self.scale[0] <= self.scale[1] <= 1 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100):
+            raise ConfigError("data.camera_shift: scale must be within (0, 1] and jpeg_quality within 1..100, low <= high")
 
 
 @dataclass
@@ -21,6 +46,8 @@ class DataConfig:
     pad: int = 10  # pad then random-crop back to height x width
     flip_prob: float = 0.5
     random_erasing: float = 0.0  # probability; the paper does not use it
+    #: simulated camera changes (colour cast, exposure, resolution, blur, noise, JPEG, occlusion)
+    camera_shift: CameraShiftConfig = field(default_factory=CameraShiftConfig)
     identities_per_batch: int = 8  # P
     instances_per_identity: int = 4  # K (ids with fewer images are sampled with replacement)
     workers: int = 2

@@ -2,7 +2,8 @@
 
 Resize goes through ``cv2.resize`` (the runtime's preprocessing), so the network trains on
 exactly the interpolation it will see when deployed; flip, pad-10-and-crop and optional random
-erasing follow (Sec. V-B "Preprocessing").
+erasing follow (Sec. V-B "Preprocessing"), and optionally simulated camera changes
+(``camera_augment``) for an embedding that survives the change from one camera to another.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torchvision.transforms import v2
 from adfl_deploy.evaluation.datasets import Sample
 from adfl_deploy.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
+from .camera_augment import camera_shift, occlusion
 from .config import DataConfig
 
 
@@ -27,12 +29,16 @@ def read_image(path: str) -> np.ndarray:
 
 
 def train_transform(cfg: DataConfig) -> v2.Compose:
+    """Flip, pad and crop (the paper), simulated camera changes on the uint8 crop (off unless
+    ``camera_shift.prob`` > 0), normalisation, then occlusion and random erasing."""
     steps = [
         v2.RandomHorizontalFlip(cfg.flip_prob),
         v2.Pad(cfg.pad),
         v2.RandomCrop((cfg.height, cfg.width)),
+        *camera_shift(cfg.camera_shift),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        *occlusion(cfg.camera_shift),
     ]
     if cfg.random_erasing > 0:
         steps.append(v2.RandomErasing(p=cfg.random_erasing, value=0))
