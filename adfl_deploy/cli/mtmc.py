@@ -107,8 +107,8 @@ def _sweep(args) -> int:
     rows = sweep.run_sweep(spec, methods, args.scene_root, out)
     aggregates = sweep.aggregate(rows)
     table = sweep.markdown(aggregates)
-    command = shlex.join(["adfl", "mtmc", "--sweep", args.sweep] + (["--models", args.models] if args.models else []))
-    command += " " + shlex.join(["--detections", args.detections, "--scene-root", args.scene_root, "--out", str(out)])
+    chosen = ["--models", args.models, "--detections", args.detections] if args.models else []
+    command = shlex.join(["adfl", "mtmc", "--sweep", args.sweep, *chosen, "--scene-root", args.scene_root, "--out", str(out)])
     report = {
         "command": command,
         "machine": {**machine_info(), "code": sweep.code_version()},
