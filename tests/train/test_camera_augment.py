@@ -86,11 +86,10 @@ def test_out_of_range_values_are_refused(field, value):
 
 
 def test_compression_loses_detail_more_at_low_quality():
-    from adfl_deploy.train.camera_augment import Compression
-
     import cv2
 
     from adfl_deploy.assets import load_sample_crops
+    from adfl_deploy.train.camera_augment import Compression
 
     bgr = cv2.resize(load_sample_crops()[0], (64, 128))
     img = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1)))  # a real person, RGB
