@@ -48,6 +48,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--scene-root", default="out/sweep/scenes", help="with --sweep: where scenes are made (reused when alike)")
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --compare/--sweep: a pipeline setting for every run (an ablation), e.g. association.min_evidence=2",
+    )
+    p.add_argument(
         "--out", help="with --compare: each method's run and the table (out/mtmc); --sweep: runs, sweep.json/.md (out/sweep)"
     )
 
@@ -56,6 +63,16 @@ def _methods(args, default):
     from adfl_deploy.evaluation.scene_eval import methods_from_names
 
     return methods_from_names(args.models, args.detections) if args.models else default
+
+
+def _base(args):
+    """The pipeline settings every run shares: defaults with ``--set`` applied (None without)."""
+    if not args.set:
+        return None
+    from adfl_deploy import config
+    from adfl_deploy.pipeline import PipelineConfig
+
+    return config.with_overrides(PipelineConfig(), {}, args.set)
 
 
 def run(args) -> int:
@@ -81,7 +98,7 @@ def run(args) -> int:
         atomic_write_text(Path(args.results) / "mtmc.json", json.dumps(rows[0], indent=2) + "\n")
     elif args.compare:
         out = Path(args.out or "out/mtmc")
-        rows = [evaluate(scene, m, out / slug(m.label)) for m in _methods(args, DEFAULT_METHODS)]
+        rows = [evaluate(scene, m, out / slug(m.label), _base(args)) for m in _methods(args, DEFAULT_METHODS)]
         atomic_write_text(out / "comparison.json", json.dumps(rows, indent=2) + "\n")
         atomic_write_text(out / "comparison.md", markdown(rows) + "\n")
     else:
@@ -104,10 +121,11 @@ def _sweep(args) -> int:
     print(
         f"sweep: {len(configs)} scenes x {len(methods)} methods = {len(configs) * len(methods)} runs; scenes in {args.scene_root}"
     )
-    rows = sweep.run_sweep(spec, methods, args.scene_root, out)
+    rows = sweep.run_sweep(spec, methods, args.scene_root, out, base=_base(args))
     aggregates = sweep.aggregate(rows)
     table = sweep.markdown(aggregates)
     chosen = ["--models", args.models, "--detections", args.detections] if args.models else []
+    chosen += [f"--set={s}" for s in args.set]
     command = shlex.join(["adfl", "mtmc", "--sweep", args.sweep, *chosen, "--scene-root", args.scene_root, "--out", str(out)])
     report = {
         "command": command,

@@ -25,6 +25,7 @@ import numpy as np
 from adfl_deploy.errors import AdflError, ConfigError
 from adfl_deploy.evaluation.mtmc import defined_mean
 from adfl_deploy.evaluation.scene_eval import DEFAULT_METHODS, Method, evaluate, slug
+from adfl_deploy.pipeline import PipelineConfig
 from adfl_deploy.scene import SceneConfig, generate
 
 #: spec key -> SceneConfig field (singular and plural spellings accepted)
@@ -166,11 +167,17 @@ def markdown(aggregates: list[dict]) -> str:
 
 
 def run_sweep(
-    spec: SweepSpec, methods: list[Method], scene_root: str | Path, out: str | Path, progress: bool = True
+    spec: SweepSpec,
+    methods: list[Method],
+    scene_root: str | Path,
+    out: str | Path,
+    progress: bool = True,
+    base: PipelineConfig | None = None,
 ) -> list[dict]:
     """Generate (or reuse) every scene under ``scene_root``, run and score every method on it
-    under ``out/runs/SCENE/METHOD``; one row per scene x method. The first failure stops the
-    sweep with its one-line error, naming the scene and method."""
+    under ``out/runs/SCENE/METHOD``; one row per scene x method. ``base`` carries the pipeline
+    settings every run shares (an ablation's change). The first failure stops the sweep with its
+    one-line error, naming the scene and method."""
     import warnings
 
     from tqdm import tqdm
@@ -189,7 +196,7 @@ def run_sweep(
             scene = _step(name, "scene", generate, config, Path(scene_root) / name, progress=False)
             for method in methods:
                 bar.set_postfix_str(f"{name}: {method.label}", refresh=True)
-                result = _step(name, method.label, evaluate, scene, method, Path(out) / "runs" / name / slug(method.label))
+                result = _step(name, method.label, evaluate, scene, method, Path(out) / "runs" / name / slug(method.label), base)
                 rows.append(
                     {
                         "scene": {"name": name, **dataclasses.asdict(config), "root": str(scene.root)},
