@@ -234,10 +234,11 @@ def test_set(tmp_path) -> Path:
 @pytest.mark.parametrize(
     "change, match",
     [
-        (lambda s: s["preprocessing"].update(height=256), "128x64 tensor(float), the sidecar says (N, 3, 256, 64)"),
-        (lambda s: s["preprocessing"].update(width=96), "the sidecar says (N, 3, 128, 96)"),
-        (lambda s: s.update(input_format="uint8-nhwc-bgr"), "the sidecar says (N, 128, 64, 3) uint8"),
-        (lambda s: s.update(input_name="crops"), "no input 'crops'"),
+        # the shipped model takes uint8 (N, 128, 64, 3) crops
+        (lambda s: s["preprocessing"].update(height=256), "128x64x3 tensor(uint8), the sidecar says (N, 256, 64, 3)"),
+        (lambda s: s["preprocessing"].update(width=96), "the sidecar says (N, 128, 96, 3)"),
+        (lambda s: s.update(input_format="float32-nchw"), "the sidecar says (N, 3, 128, 64) float32"),
+        (lambda s: s.update(input_name="images"), "no input 'images'"),
     ],
     ids=["height", "width", "input-format", "input-name"],
 )
