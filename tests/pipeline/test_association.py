@@ -330,7 +330,7 @@ def test_a_transit_inside_a_window_may_match_on_weaker_appearance():
 
 def test_crops_that_are_half_someone_else_do_not_shape_the_tracklet():
     from adfl_deploy.tracking.detections import Detections
-    from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, ScheduleConfig, box_quality
+    from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, ScheduleConfig, _TrackState, box_quality
 
     # quality by hand: height x confidence x (1 - largest IoU with another box); the second box
     # overlaps the third by IoU 0.5 (two 100x40 boxes offset by a third of their width)
@@ -339,7 +339,7 @@ def test_crops_that_are_half_someone_else_do_not_shape_the_tracklet():
     q = box_quality(dets, (432, 768, 3))
     assert q[0] == pytest.approx(100.0) and q[1] == pytest.approx(50.0, abs=0.1)
     sched = EmbeddingScheduler(ScheduleConfig(gallery_size=5))
-    sched.tracks[("cam", 1)] = type(sched).__init__.__globals__["_TrackState"]()
+    sched.tracks[("cam", 1)] = _TrackState()
     me, other = unit(1, 0, 0), unit(0, 1, 0)
     rng = np.random.default_rng(0)
     for k in range(10):  # alternate clean views of me and views that are half someone else
