@@ -43,33 +43,25 @@ log = logging.getLogger(__name__)
 SINKS: Registry[Callable] = Registry("sink", "adfl_deploy.sinks")
 
 
-def _write_line(fd: int, line: bytes, path: Path) -> None:
-    written = os.write(fd, line)
-    if written != len(line):  # pragma: no cover - disk full mid-record
-        raise OSError(f"{path}: short write ({written} of {len(line)} bytes); is the disk full?")
+class _AppendFile:
+    """An ``O_APPEND`` file written by whole ``os.write`` calls (a killed process leaves whole
+    lines only) and fsynced on ``flush``; ``truncate`` starts it empty."""
 
-
-class EventLog:
-    """The journal events as JSONL (``{"event": kind, ...}`` per line)."""
-
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, truncate: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.count = 0
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+        self._fd = os.open(self.path, flags, 0o644)
 
-    def write(self, data: dict) -> None:
-        _write_line(self._fd, (json.dumps(data, default=_plain) + "\n").encode(), self.path)
-        self.count += 1
-
-    def on_event(self, event) -> None:
-        if isinstance(event, JOURNAL):
-            self.write(record(event))
-        elif isinstance(event, TickStats):
-            self.flush()
+    def _append(self, text: str) -> None:
+        data = text.encode()
+        written = os.write(self._fd, data)
+        if written != len(data):  # pragma: no cover - disk full mid-record
+            raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes); is the disk full?")
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd < 0:
@@ -79,6 +71,24 @@ class EventLog:
         finally:
             os.close(self._fd)
             self._fd = -1
+
+
+class EventLog(_AppendFile):
+    """The journal events as JSONL (``{"event": kind, ...}`` per line)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.count = 0
+
+    def write(self, data: dict) -> None:
+        self._append(json.dumps(data, default=_plain) + "\n")
+        self.count += 1
+
+    def on_event(self, event) -> None:
+        if isinstance(event, JOURNAL):
+            self.write(record(event))
+        elif isinstance(event, TickStats):
+            self.flush()
 
 
 def _plain(value):
@@ -98,35 +108,20 @@ def mot_rows(frame_index: int, ids, xyxy: np.ndarray, confidence: np.ndarray) ->
     )
 
 
-class MotWriter:
+class MotWriter(_AppendFile):
     """One camera's MOTChallenge file, appended a frame's rows at a time (one ``os.write``
     each, so every line is whole) and flushed to disk once per tick: memory stays flat on
     cameras that run for days, and a killed run keeps every finished tick."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        super().__init__(path, truncate=True)
         self.rows = 0
 
     def add(self, frame_index: int, ids, xyxy: np.ndarray, confidence: np.ndarray) -> None:
         text = mot_rows(frame_index, ids, xyxy, confidence)
         if text:
-            _write_line(self._fd, text.encode(), self.path)
+            self._append(text)
             self.rows += text.count("\n")
-
-    def flush(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-
-    def close(self) -> None:
-        if self._fd < 0:
-            return
-        try:
-            self.flush()
-        finally:
-            os.close(self._fd)
-            self._fd = -1
 
 
 class MotSink:
