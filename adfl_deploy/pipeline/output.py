@@ -27,7 +27,7 @@ from pathlib import Path
 from adfl_deploy import __version__
 from adfl_deploy.errors import OutputError
 from adfl_deploy.files import atomic_write_text
-from adfl_deploy.pipeline.sinks import PARTIAL_GLOB, remove_partial_videos
+from adfl_deploy.pipeline.sinks import remove_partial_videos
 
 log = logging.getLogger(__name__)
 
@@ -132,4 +132,4 @@ def read_manifest(path: str | Path) -> dict | None:
         raise OutputError(f"{path / RUN_FILE}: unreadable ({exc}); is this an adfl track output folder?") from None
 
 
-__all__ = ["LOCK_FILE", "PARTIAL_GLOB", "PREVIOUS", "RUN_FILE", "RunFolder", "new_run_id", "read_manifest"]
+__all__ = ["LOCK_FILE", "PREVIOUS", "RUN_FILE", "RunFolder", "new_run_id", "read_manifest"]

@@ -55,12 +55,6 @@ def unavailable(name: str, directory: Path, info: ArtifactInfo) -> str | None:
     return backend.unavailable(directory, info)
 
 
-def available(directory: Path, info: ArtifactInfo) -> dict[str, str | None]:
-    """backend -> None if usable here, else the one-line reason it is not (every registered
-    backend; the torch one is imported only where PyTorch is installed)."""
-    return {name: unavailable(name, directory, info) for name in BACKENDS.names()}
-
-
 def resolve(backend: str, directory: Path, info: ArtifactInfo) -> str:
     """The backend to use: ``auto`` picks the first usable of ``AUTO_ORDER``."""
     if backend == "auto":

@@ -77,8 +77,7 @@ class EmbeddingScheduler:
         st = self.tracks[key]
         st.best_quality = max(st.best_quality, quality)
         st.gallery = sorted(st.gallery + [(quality, embedding)], key=lambda qe: -qe[0])[: self.config.gallery_size]
-        mean = np.mean([e for _, e in st.gallery], axis=0)
-        return mean / max(np.linalg.norm(mean), 1e-12)
+        return self.descriptor(key)
 
     def descriptor(self, key: tuple[str, int]) -> np.ndarray | None:
         """The track's current descriptor (normalised mean of its gallery), None without one."""
