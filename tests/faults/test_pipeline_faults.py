@@ -9,7 +9,6 @@ the event log stays valid JSONL with every record whole.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -215,40 +214,12 @@ def test_an_engine_built_for_another_tensorrt_and_gpu(scene, tmp_path, capsys, m
     write_sidecar(model, __import__("dataclasses").replace(info, engine=EngineInfo("model.engine", "10.3.0", "8.7", "Orin")))
     monkeypatch.setattr(backends, "installed_tensorrt_version", lambda: "11.1.0")
     monkeypatch.setattr(backends, "device_compute_capability", lambda: "9.0")
-    assert (
-        main(
-            [
-                "track",
-                "--source",
-                f"cam1={scene.video('cam1')}",
-                "--model",
-                str(model),
-                "--backend",
-                "tensorrt",
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    argv = ["track", "--source", f"cam1={scene.video('cam1')}", "--model", str(model), "--backend", "tensorrt"]
+    argv += ["--out", str(tmp_path / "o")]
+    assert main(argv) == 2
     assert "built with TensorRT 10.3.0 but 11.1.0" in one_line_error(capsys)
     monkeypatch.setattr(backends, "installed_tensorrt_version", lambda: "10.3.0")
-    assert (
-        main(
-            [
-                "track",
-                "--source",
-                f"cam1={scene.video('cam1')}",
-                "--model",
-                str(model),
-                "--backend",
-                "tensorrt",
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(argv) == 2
     assert "compute capability 8.7" in one_line_error(capsys)
 
 
@@ -276,18 +247,8 @@ def test_an_output_folder_that_cannot_be_written(scene, tmp_path, capsys):
     assert "not writable" in one_line_error(capsys)
 
 
-def test_a_full_disk_during_the_run(scene, tmp_path, capsys, monkeypatch):
-    from adfl_deploy.pipeline import sinks
-
-    real_write, budget = os.write, {"left": 5}
-
-    def write(fd, data):
-        if budget["left"] == 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        budget["left"] -= 1
-        return real_write(fd, data)
-
-    monkeypatch.setattr(sinks.os, "write", write)
+def test_a_full_disk_during_the_run(scene, tmp_path, capsys, full_disk_after):
+    full_disk_after(5)
     out = tmp_path / "out"
     code = main(
         [

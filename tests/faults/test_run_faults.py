@@ -140,18 +140,23 @@ def test_a_sidecar_naming_a_file_outside_its_folder_is_refused(tmp_path, capsys)
     assert "points outside" in one_line_error(capsys)
 
 
-class SilentStream:
-    """A live camera that connects and then never delivers a frame."""
-
-    def read(self):
-        time.sleep(0.001)
-        return False, None
+class FakeCapture:
+    """A ``cv2.VideoCapture`` stand-in for a live camera that stays open; ``read`` is the
+    behaviour under test."""
 
     def isOpened(self):
         return True
 
     def release(self):
         pass
+
+
+class SilentStream(FakeCapture):
+    """A live camera that connects and then never delivers a frame."""
+
+    def read(self):
+        time.sleep(0.001)
+        return False, None
 
 
 def test_a_live_camera_that_delivers_nothing_does_not_spin_a_core():
@@ -168,7 +173,7 @@ def test_a_live_camera_that_delivers_nothing_does_not_spin_a_core():
     assert cpu < 0.5, f"{cpu:.2f} s of CPU in 2 s of waiting"
 
 
-class StallingStream:
+class StallingStream(FakeCapture):
     """Delivers 3 frames on every connection, then stalls (reads fail, still 'open')."""
 
     opened = 0
@@ -183,12 +188,6 @@ class StallingStream:
             return True, np.full((120, 160, 3), 80, np.uint8)
         time.sleep(0.005)
         return False, None
-
-    def isOpened(self):
-        return True
-
-    def release(self):
-        pass
 
 
 def test_a_stream_that_stalls_after_a_few_frames_is_dropped_not_reconnected_forever():
@@ -402,18 +401,8 @@ def test_a_video_that_could_not_be_finished_is_not_left_under_its_final_name(tmp
     assert not (tmp_path / "cam.avi").exists() and not sink.tmp.exists()
 
 
-def test_the_full_disk_run_does_not_claim_its_outputs(scene, tmp_path, capsys, monkeypatch):
-    from adfl_deploy.pipeline import sinks
-
-    real_write, budget = os.write, {"left": 3}
-
-    def write(fd, data):
-        if budget["left"] == 0:
-            raise OSError(28, "No space left on device")
-        budget["left"] -= 1
-        return real_write(fd, data)
-
-    monkeypatch.setattr(sinks.os, "write", write)
+def test_the_full_disk_run_does_not_claim_its_outputs(scene, tmp_path, capsys, full_disk_after):
+    full_disk_after(3)
     out = tmp_path / "out"
     assert (
         main(["track", "--source", f"cam1={scene.video('cam1')}", "--detector", "motion", "--no-video", "--out", str(out)]) == 1
@@ -422,18 +411,12 @@ def test_the_full_disk_run_does_not_claim_its_outputs(scene, tmp_path, capsys, m
     assert "No space left on device" in captured.err and "wrote " not in captured.out
 
 
-class EndlessStream:
+class EndlessStream(FakeCapture):
     """A live camera that never ends on its own (a grey frame every 10 ms)."""
 
     def read(self):
         time.sleep(0.01)
         return True, np.full((120, 160, 3), 90, np.uint8)
-
-    def isOpened(self):
-        return True
-
-    def release(self):
-        pass
 
 
 def test_signal_handling_stops_after_the_tick_in_progress():
