@@ -131,3 +131,26 @@ def scene(tmp_path_factory):
     return generate(
         SceneConfig(cameras=2, seconds=20, people=5, seed=1), tmp_path_factory.mktemp("scene") / "scene", progress=False
     )
+
+
+@pytest.fixture
+def full_disk_after(monkeypatch):
+    """``full_disk_after(n)``: the pipeline's sinks may write ``n`` more times, then every write
+    fails with ENOSPC, as on a disk that just filled up (the fault suite's full-disk cases)."""
+
+    def arm(writes: int) -> None:
+        import errno
+
+        from adfl_deploy.pipeline import sinks
+
+        real_write, left = os.write, {"writes": writes}
+
+        def write(fd, data):
+            if left["writes"] == 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            left["writes"] -= 1
+            return real_write(fd, data)
+
+        monkeypatch.setattr(sinks.os, "write", write)
+
+    return arm
