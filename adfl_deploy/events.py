@@ -106,6 +106,23 @@ class FrameTracked:
         return self._annotated
 
 
+@dataclass
+class CropEmbedded:
+    """One crop of a track went through the embedder this tick: the raw material of an identity
+    store or an edge node's tracklet messages (not journalled: it carries arrays)."""
+
+    camera: str
+    track_id: int
+    frame: int
+    time: float
+    box: Box | None  # xyxy in the frame, None when the track has no box this frame
+    crop: np.ndarray  # the BGR crop the embedder saw (a view, not a copy)
+    embedding: np.ndarray  # unit vector of this crop
+    quality: float  # the scheduler's crop quality (size x confidence, border and overlap penalties)
+    descriptor: np.ndarray  # the track's aggregated unit descriptor after this crop
+    kind = "crop_embedded"
+
+
 @dataclass(frozen=True)
 class TickStats:
     tick: int
@@ -139,6 +156,7 @@ Event = (
     | GlobalIdAssigned
     | GlobalIdMerged
     | FrameTracked
+    | CropEmbedded
     | TickStats
     | SummaryUpdated
     | RunEnded

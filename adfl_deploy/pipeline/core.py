@@ -31,6 +31,7 @@ from adfl_deploy.association.calibration import calibrated_associator
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.events import (
     JOURNAL,
+    CropEmbedded,
     Event,
     FrameTracked,
     GlobalIdAssigned,
@@ -296,10 +297,11 @@ class Pipeline:
             return []
         embeddings = self.embedder.embed([job[1] for *_, job in jobs])
         tracklets = []
-        for (_cam, frame, tracked, (key, _, quality)), emb in zip(jobs, embeddings):
+        for (_cam, frame, tracked, (key, crop, quality)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
             box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
             descriptor = self.scheduler.add(key, emb, quality)
+            self._emit(CropEmbedded(key[0], key[1], frame.index, frame.timestamp, box, crop, emb, float(quality), descriptor))
             if self._ready(key, frame.timestamp):
                 tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box))
         return tracklets

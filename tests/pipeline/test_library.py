@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from adfl_deploy.events import (
+    CropEmbedded,
     FrameTracked,
     GlobalIdAssigned,
     RunEnded,
@@ -146,6 +147,16 @@ def test_events_come_typed_in_one_direction_with_their_evidence(shared, tmp_path
         row = list(frame.track_ids).index(decision.track_id)
         np.testing.assert_allclose(decision.box, frame.boxes[row], atol=0.051)
         assert frame.global_ids[row] == decision.global_id
+    crops = [e for e in events if isinstance(e, CropEmbedded)]
+    assert crops, "the walking person's crops should be embedded"
+    for crop in crops:
+        frame = frames[(crop.camera, crop.frame)]
+        row = list(frame.track_ids).index(crop.track_id)
+        x1, y1, x2, y2 = np.round(frame.boxes[row]).astype(int)
+        np.testing.assert_array_equal(crop.crop, frame.image[max(y1, 0) : y2, max(x1, 0) : x2])
+        # the embedding is the embedder's own vector for that crop, and the descriptor a unit vector
+        np.testing.assert_allclose(crop.embedding, embedder.embed([crop.crop])[0], atol=1e-6)
+        assert abs(np.linalg.norm(crop.descriptor) - 1) < 1e-5 and crop.quality > 0
 
 
 def _imports(path: Path) -> set[str]:
