@@ -3,7 +3,7 @@ maintainer; the result is committed under adfl_deploy/assets/scene/).
 
 People: 16 Con-ReID identities from the held-out test split (query ids and distractor ids; none
 is a training id of the shipped models), 4 crops per real camera (c1-c6), evenly spaced in frame
-order. Backgrounds: two empty frames of Intel's one-by-one-person-detection.mp4. Calibration
+order. (Backgrounds: tools/ship_scene_backgrounds.py.) Calibration
 crops (adfl_deploy/assets/calibration_crops/): 15 further held-out ids, 3 cameras x 2 crops.
 
     python tools/ship_scene_assets.py ../shared/data
@@ -37,7 +37,6 @@ PEOPLE = [
     "0125",
     "0145",
 ]
-BACKGROUND_FRAMES = [20, 720]
 #: held-out test ids that are not in the scene either: the association threshold of each
 #: embedding is calibrated on them (adfl_deploy/association/calibration.py), never on the scene
 CALIBRATION = [
@@ -89,18 +88,7 @@ def main(data: Path, out: Path) -> None:
                 files[int(i)] for i in np.linspace(0, len(files) - 1, min(CALIBRATION_PER_CAMERA, len(files)))
             ):
                 shutil.copy(p, calibration / p.name)
-    backgrounds = out / "backgrounds"
-    backgrounds.mkdir(exist_ok=True)
-    cap = cv2.VideoCapture(str(data / "videos" / "one-by-one-person-detection.mp4"))
-    for index in BACKGROUND_FRAMES:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, image = cap.read()
-        assert ok, index
-        cv2.imwrite(str(backgrounds / f"one-by-one-person-detection_{index:04d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    print(
-        f"{len(list(people.iterdir()))} crops, {len(BACKGROUND_FRAMES)} backgrounds -> {out}; "
-        f"{len(list(calibration.iterdir()))} calibration crops -> {calibration}"
-    )
+    print(f"{len(list(people.iterdir()))} crops -> {out}; {len(list(calibration.iterdir()))} calibration crops -> {calibration}")
 
 
 if __name__ == "__main__":

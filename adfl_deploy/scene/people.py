@@ -5,8 +5,10 @@ identity and by the real camera that took them, with the crops' zero padding rem
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -49,9 +51,33 @@ def load_people(folder: Path | None = None) -> dict[str, dict[int, list[np.ndarr
     return {pid: dict(cams) for pid, cams in people.items()}
 
 
-def load_backgrounds(folder: Path | None = None) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class Room:
+    """A real empty room and its ground plane, as fractions of the image height: the floor starts
+    at ``floor``; a person with feet at y is ``ratio * (y - vanish)`` tall (``vanish``: the
+    horizon line, where people would shrink to nothing)."""
+
+    floor: float
+    vanish: float
+    ratio: float
+
+
+def load_rooms(folder: Path | None = None) -> list[tuple[np.ndarray, Room]]:
+    """The real empty rooms (``backgrounds/backgrounds.json``: file, provenance, licence and
+    ground-plane geometry of each) as (BGR image, Room), in the listing's order."""
     folder = Path(folder or SCENE_ASSETS / "backgrounds")
-    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(folder.glob("*.jpg"))]
-    if not images or any(i is None for i in images):
+    try:
+        listing = json.loads((folder / "backgrounds.json").read_text())["rooms"]
+        rooms = [
+            (cv2.imread(str(folder / r["file"]), cv2.IMREAD_COLOR), Room(r["floor"], r["vanish"], r["ratio"])) for r in listing
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileNotFoundError(f"scene backgrounds unreadable in {folder} ({exc}); reinstall the package") from None
+    if not rooms or any(image is None for image, _ in rooms):
         raise FileNotFoundError(f"scene backgrounds missing in {folder}; reinstall the package")
-    return images
+    return rooms
+
+
+def load_backgrounds(folder: Path | None = None) -> list[np.ndarray]:
+    """The rooms' images alone."""
+    return [image for image, _ in load_rooms(folder)]

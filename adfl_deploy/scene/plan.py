@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adfl_deploy.errors import ConfigError
-from adfl_deploy.scene.people import WORKWEAR
+from adfl_deploy.scene.people import WORKWEAR, Room
 
 #: largest frame side: a 4096x4096 scene already needs about 2 GB of memory while it renders
 MAX_SIDE = 4096
@@ -91,6 +91,8 @@ class CameraLook:
     gain: tuple[float, float, float]  # BGR
     blur: float  # Gaussian sigma in pixels (0 = sharp)
     noise: float  # pixel noise standard deviation
+    #: feet y range people walk in, as fractions of the frame height (None: the floor's lower 90%)
+    lanes: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,23 +108,47 @@ class Visit:
     scale: float  # person height factor
 
 
-def camera_looks(config: SceneConfig, backgrounds: int, rng: np.random.Generator) -> list[CameraLook]:
+#: person heights people are drawn at, as fractions of the frame height (lanes keep inside)
+PERSON_HEIGHT = (0.3, 0.7)
+
+
+def view_geometry(room: Room, zoom: float, offset_y: float) -> tuple[float, float]:
+    """(floor, vanish) of ``room`` in a camera's view (zoomed by ``zoom``, top of the view at
+    ``offset_y`` of the free margin), as fractions of the view's height. The person height ratio
+    is the same in the view: zooming scales feet and heights alike."""
+    top = offset_y * (1.0 - 1.0 / zoom)  # in fractions of the room image's height
+    return (room.floor - top) * zoom, (room.vanish - top) * zoom
+
+
+def camera_looks(config: SceneConfig, rooms: list[Room], rng: np.random.Generator) -> list[CameraLook]:
+    """One look per camera: a different room for each camera while there are rooms left, its
+    own zoom and framing (so floor line, horizon and person sizes differ), colour cast, blur, noise."""
     looks = []
+    order = [int(i) for i in rng.permutation(len(rooms))]
     for k in range(config.cameras):
-        zoom = 1.0 if k == 0 else float(rng.uniform(1.15, 1.6))
-        near = float(rng.uniform(0.36, 0.44)) * config.height
+        room_index = order[k % len(rooms)]
+        room = rooms[room_index]
+        zoom = 1.0 if k == 0 else float(rng.uniform(1.1, 1.4))
+        offset = (float(rng.uniform()), float(rng.uniform(0.3, 1.0)))
+        floor, vanish = view_geometry(room, zoom, offset[1])
+        floor = max(floor, 0.0)
+        low = max(floor + 0.02, vanish + PERSON_HEIGHT[0] / room.ratio)
+        high = min(1.0 - 4.0 / config.height, vanish + PERSON_HEIGHT[1] / room.ratio)
+        if high <= low:  # a room seen so close that nobody fits: walk along the bottom
+            low, high = high - 0.05, high
         looks.append(
             CameraLook(
-                background=k % backgrounds,
-                flip=bool(k % 2),
+                background=room_index,
+                flip=bool(rng.uniform() < 0.5),
                 zoom=zoom,
-                offset=(float(rng.uniform()), float(rng.uniform(0.3, 1.0))),
-                far_height=near * float(rng.uniform(0.5, 0.65)),
-                near_height=near,
-                horizon=float(rng.uniform(0.6, 0.68)),
+                offset=offset,
+                far_height=room.ratio * (floor - vanish) * config.height,  # person height with feet at the floor line
+                near_height=room.ratio * (1.0 - vanish) * config.height,  # ... at the bottom of the frame
+                horizon=floor,
                 gain=tuple(float(g) for g in rng.uniform(0.78, 1.18, 3)),
-                blur=float(rng.choice([0.0, 0.8, 1.4])),
+                blur=float(rng.choice([0.0, 0.7, 1.2])),
                 noise=float(rng.uniform(1.0, 5.0)),
+                lanes=(float(low), float(high)),
             )
         )
     return looks
@@ -188,10 +214,10 @@ def plan_visits(
             speed = float(rng.uniform(*config.speed)) * config.width
             for camera, direction in route:
                 look = looks[camera]
-                floor = look.horizon * config.height
-                lane = rng.uniform(floor + 0.1 * (config.height - floor), config.height - 4)
+                low, high = lanes(look, config.height)
+                lane = rng.uniform(low, high)
                 drift = rng.uniform(-0.08, 0.08) * config.height
-                feet = (float(lane), float(np.clip(lane + drift, floor, config.height - 4)))
+                feet = (float(lane), float(np.clip(lane + drift, low, high)))
                 margin = 0.3 * look.near_height
                 x = (-margin, config.width + margin) if direction > 0 else (config.width + margin, -margin)
                 duration = (config.width + 2 * margin) / speed
@@ -200,8 +226,17 @@ def plan_visits(
     return [v for v in visits if v.start < config.seconds]
 
 
+def lanes(look: CameraLook, frame_height: int) -> tuple[float, float]:
+    """(lowest, highest) feet y in pixels that people walk at in this camera."""
+    if look.lanes is not None:
+        return look.lanes[0] * frame_height, look.lanes[1] * frame_height
+    floor = look.horizon * frame_height
+    return floor + 0.1 * (frame_height - floor), frame_height - 4.0
+
+
 def height_at(look: CameraLook, feet: float, frame_height: int) -> float:
-    """Perspective: people get taller the lower their feet are in the frame."""
+    """Perspective: people get taller the lower their feet are in the frame (linearly, as on a
+    ground plane: zero height at the horizon line)."""
     floor = look.horizon * frame_height
     a = np.clip((feet - floor) / max(frame_height - floor, 1.0), 0.0, 1.0)
     return float(look.far_height + a * (look.near_height - look.far_height))
