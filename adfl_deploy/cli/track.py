@@ -80,7 +80,14 @@ def run(args) -> int:
         f"{stopped}{cams}; {len(summary.global_ids)} global ids; {summary.events} events; "
         f"{summary.median_fps:.1f} FPS per live camera (median)"
     )
-    names = {"events": "events.jsonl", "mot": "mot/", "videos": "video/", "mosaic": "mosaic.avi", "summary": "summary.json"}
+    names = {
+        "events": "events.jsonl",
+        "mot": "mot/",
+        "videos": "video/",
+        "mosaic": "mosaic.avi",
+        "summary": "summary.json",
+        "store": "adfl.db",
+    }
     print(f"wrote {cfg.out}: run.json, config.yaml, " + ", ".join(names.get(s, s) for s in summary.outputs))
     if not summary.live_cameras:
         print(

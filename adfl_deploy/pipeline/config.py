@@ -15,7 +15,7 @@ from adfl_deploy.tracking.tracker import TrackerConfig
 
 #: what a run writes unless told otherwise (names in ``adfl_deploy.pipeline.sinks.SINKS``);
 #: ``write_videos: false`` leaves out the two video sinks
-DEFAULT_SINKS = ("events", "mot", "videos", "mosaic", "summary")
+DEFAULT_SINKS = ("events", "mot", "videos", "mosaic", "summary", "store")
 
 
 @dataclass

@@ -133,6 +133,8 @@ class Pipeline:
         self.run_id = run_id or new_run_id()
         self.subscribers: list[Callable[[Event], None]] = []
         self._closers: list[Callable[[], None]] = []
+        #: sink name -> its ``stats()``, reported in the summary
+        self._sink_stats: dict[str, Callable[[], dict]] = {}
         self.stage_ms = {k: latency_window() for k in STAGES}
         self.ticks = 0
         self.journal_events = 0
@@ -148,13 +150,16 @@ class Pipeline:
     # -- subscribers -------------------------------------------------------------------------
     def subscribe(self, subscriber) -> object:
         """Add a subscriber: an object with ``on_event(event)`` (and ``close()``, called when
-        the run ends), or a callable taking the event. Returns it."""
+        the run ends, and ``stats()``, a dict reported in the summary under its ``name``), or a
+        callable taking the event. Returns it."""
         handler = subscriber.on_event if hasattr(subscriber, "on_event") else subscriber
         if not callable(handler):
             raise TypeError(f"{subscriber!r} is neither callable nor has on_event(event)")
         self.subscribers.append(handler)
         if hasattr(subscriber, "close"):
             self._closers.append(subscriber.close)
+        if callable(getattr(subscriber, "stats", None)):
+            self._sink_stats[getattr(subscriber, "name", type(subscriber).__name__)] = subscriber.stats
         return subscriber
 
     def _emit(self, event: Event) -> None:
@@ -430,6 +435,7 @@ class Pipeline:
             finished=finished,
             ended_by=ended_by,
             outputs=list(self.outputs),
+            sinks={name: stats() for name, stats in self._sink_stats.items()},
         )
 
     # -- building from a config -----------------------------------------------------------------

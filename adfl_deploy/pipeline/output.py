@@ -35,7 +35,19 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".adfl-track.lock"
 PREVIOUS = "previous"
 #: what a run of adfl track (and its scoring) writes into its folder
-RUN_OUTPUTS = ("run.json", "config.yaml", "events.jsonl", "mot", "video", "mosaic.avi", "summary.json", "mtmc.json")
+RUN_OUTPUTS = (
+    "run.json",
+    "config.yaml",
+    "events.jsonl",
+    "mot",
+    "video",
+    "mosaic.avi",
+    "summary.json",
+    "mtmc.json",
+    "adfl.db",
+    "adfl.db-wal",
+    "adfl.db-shm",
+)
 
 
 def new_run_id() -> str:

@@ -9,7 +9,9 @@ half-written record:
 - ``mot``: ``MotWriter`` per camera, MOTChallenge rows (global ids as track ids) appended as
   whole lines and flushed once per tick, so a run killed after N ticks has N ticks of rows;
 - ``videos`` / ``mosaic``: annotated videos written under a temporary name, renamed when closed;
-- ``summary``: ``summary.json`` rewritten atomically every ``summary_seconds`` and at the end.
+- ``summary``: ``summary.json`` rewritten atomically every ``summary_seconds`` and at the end;
+- ``store``: ``adfl.db``, the identity store (``adfl_deploy.store``): SQLite in WAL mode, one
+  transaction per tick from a writer thread behind a bounded queue.
 """
 
 from __future__ import annotations
@@ -340,3 +342,12 @@ def _mosaic_sink(out: Path, cameras: list[str], config) -> MosaicVideo:
 @SINKS.register("summary")
 def _summary_sink(out: Path, cameras: list[str], config) -> SummaryFile:
     return SummaryFile(out / "summary.json")
+
+
+@SINKS.register("store")
+def _store_sink(out: Path, cameras: list[str], config) -> object:
+    from adfl_deploy.store.model import fingerprint
+    from adfl_deploy.store.schema import DB_NAME
+    from adfl_deploy.store.writer import StoreWriter
+
+    return StoreWriter(out / DB_NAME, cameras, fingerprint(getattr(config, "model", "") or ""))

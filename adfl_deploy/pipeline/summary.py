@@ -39,6 +39,8 @@ class Summary:
     #: why the run ended: sources-ended, max-frames, signal name, or error
     ended_by: str = ""
     outputs: list[str] = field(default_factory=list)
+    #: sink name -> what that sink reports about itself (the store: ticks written and dropped)
+    sinks: dict[str, dict] = field(default_factory=dict)
 
     @property
     def fps_per_camera(self) -> dict[str, float]:
