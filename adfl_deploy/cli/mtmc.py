@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   adfl mtmc out/scene --compare --detections gt --models edge,baseline,colour-histogram,out/my-model
   adfl mtmc --sweep seeds=1-4,cameras=3,4,seconds=60           every method on 8 scenes: mean ± sd
   adfl mtmc --sweep seeds=5-9,cameras=3-6,seconds=60,120,people=12 --models edge --detections gt,motion
+  adfl mtmc out/scene --detectors                  detection recall/precision/AP@0.5 of every registered detector
+  adfl mtmc out/scene --detectors fastestdet,my-yolo.onnx --out results/detection
 """
 
 
@@ -46,6 +48,14 @@ def add_parser(sub) -> None:
         default="gt",
         help="with --models: gt (ground-truth boxes), motion, fastestdet or a YOLO ONNX; a comma list runs each",
     )
+    p.add_argument(
+        "--detectors",
+        nargs="?",
+        const="all",
+        metavar="LIST",
+        help="detection quality alone: recall, precision (at the pipeline's confidence filter) and AP@0.5 of each "
+        "detector on the scene's ground truth; a comma list of names or YOLO ONNX paths (default: every registered one)",
+    )
     p.add_argument("--scene-root", default="out/sweep/scenes", help="with --sweep: where scenes are made (reused when alike)")
     p.add_argument(
         "--set",
@@ -55,7 +65,9 @@ def add_parser(sub) -> None:
         help="with --compare/--sweep: a pipeline setting for every run (an ablation), e.g. association.min_evidence=2",
     )
     p.add_argument(
-        "--out", help="with --compare: each method's run and the table (out/mtmc); --sweep: runs, sweep.json/.md (out/sweep)"
+        "--out",
+        help="with --compare: each method's run and the table (out/mtmc); --sweep: runs, sweep.json/.md (out/sweep); "
+        "--detectors: detection.json/.md (out/detection)",
     )
 
 
@@ -89,6 +101,8 @@ def run(args) -> int:
     if not args.scene:
         raise ConfigError("no scene: pass a folder made by `adfl scene`, or --sweep SPEC to run over generated scenes")
     scene = load_scene(args.scene)
+    if args.detectors:
+        return _detectors(args, scene)
     if args.results:
         summary_path = Path(args.results) / "summary.json"
         if not summary_path.is_file():
@@ -145,4 +159,36 @@ def _sweep(args) -> int:
     atomic_write_text(out / "sweep.md", header + table + "\n")
     print(table)
     print(f"\nwrote {out / 'sweep.json'} (every scene x method, the aggregates, command, machine) and {out / 'sweep.md'}")
+    return 0
+
+
+def _detectors(args, scene) -> int:
+    from adfl_deploy.bench.model_bench import machine_info
+    from adfl_deploy.evaluation import detection
+    from adfl_deploy.evaluation.sweep import code_version
+    from adfl_deploy.files import atomic_write_text
+    from adfl_deploy.pipeline import PipelineConfig
+    from adfl_deploy.tracking import DETECTORS
+
+    names = DETECTORS.names() if args.detectors == "all" else [n for n in args.detectors.split(",") if n]
+    base = _base(args) or PipelineConfig()
+    out = Path(args.out or "out/detection")
+    print(f"detectors on {scene.root} ({len(scene.cameras)} cameras): {', '.join(names)}")
+    rows = detection.evaluate_scene(
+        scene, names, base.min_confidence, base.min_height, progress=lambda r: print(f"  {r['detector']}: done")
+    )
+    table = detection.markdown(rows)
+    report = {
+        "command": " ".join(["adfl", "mtmc", str(scene.root), f"--detectors={args.detectors}", "--out", str(out)]),
+        "machine": {**machine_info(), "code": code_version()},
+        "scene": dataclasses.asdict(scene.config),
+        "operating_point": {"min_confidence": base.min_confidence, "min_height": base.min_height},
+        "iou": detection.IOU_THRESHOLD,
+        "real_footage": "none scored: the shared video (one-by-one-person-detection.mp4) has no ground-truth boxes",
+        "rows": rows,
+    }
+    atomic_write_text(out / "detection.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "detection.md", f"{report['command']}\n\n{table}\n")
+    print(table)
+    print(f"\nwrote {out / 'detection.json'} and {out / 'detection.md'}")
     return 0
