@@ -82,8 +82,8 @@ def _seqinfo(camera: str, config: SceneConfig, frames: int) -> str:
 
 MARKER = ".adfl-scene"
 #: how scenes are drawn; a scene written by another format is regenerated even for the same config
-#: (1: crops pasted as rectangles on one room; 2: matted people in three rooms, ground-plane scale)
-FORMAT = f"format {2}.{matte.VERSION}"
+#: (1: crops pasted as rectangles on one room; 2: matted people in three rooms; 3: heads kept in frame)
+FORMAT = f"format {3}.{matte.VERSION}"
 #: what a generated scene's folder holds at the top, besides its camK/ folders
 SCENE_FILES = {"scene.yaml", "identities.json", "ATTRIBUTION.md", MARKER}
 CAMERA_FILES = {"video.mp4", "gt", "seqinfo.ini"}

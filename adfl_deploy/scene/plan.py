@@ -109,7 +109,7 @@ class Visit:
 
 
 #: person heights people are drawn at, as fractions of the frame height (lanes keep inside)
-PERSON_HEIGHT = (0.3, 0.7)
+PERSON_HEIGHT = (0.3, 0.8)
 
 
 def view_geometry(room: Room, zoom: float, offset_y: float) -> tuple[float, float]:
@@ -120,9 +120,23 @@ def view_geometry(room: Room, zoom: float, offset_y: float) -> tuple[float, floa
     return (room.floor - top) * zoom, (room.vanish - top) * zoom
 
 
+def _lanes(room: Room, zoom: float, offset_y: float, frame_height: int) -> tuple[float, float, float, float] | None:
+    """(floor, vanish, lowest feet, highest feet) in a view, as fractions of its height: feet on
+    the floor, people ``PERSON_HEIGHT`` tall and their heads inside the frame; None if nobody fits."""
+    floor, vanish = view_geometry(room, zoom, offset_y)
+    floor = max(floor, 0.0)
+    r = room.ratio
+    head_in_frame = (0.01 - r * vanish) / (1.0 - r) if r < 1.0 else 1.0  # feet y from which the head is below y = 0.01
+    low = max(floor + 0.02, vanish + PERSON_HEIGHT[0] / r, head_in_frame)
+    high = min(1.0 - 4.0 / frame_height, vanish + PERSON_HEIGHT[1] / r)
+    return (floor, vanish, low, high) if high > low + 0.02 else None
+
+
 def camera_looks(config: SceneConfig, rooms: list[Room], rng: np.random.Generator) -> list[CameraLook]:
     """One look per camera: a different room for each camera while there are rooms left, its
-    own zoom and framing (so floor line, horizon and person sizes differ), colour cast, blur, noise."""
+    own zoom and framing (so floor line, horizon and person sizes differ), colour cast, blur, noise.
+    A framing in which nobody fits (a close camera zoomed in: heads cut off) falls back to the
+    room's whole view."""
     looks = []
     order = [int(i) for i in rng.permutation(len(rooms))]
     for k in range(config.cameras):
@@ -130,12 +144,13 @@ def camera_looks(config: SceneConfig, rooms: list[Room], rng: np.random.Generato
         room = rooms[room_index]
         zoom = 1.0 if k == 0 else float(rng.uniform(1.1, 1.4))
         offset = (float(rng.uniform()), float(rng.uniform(0.3, 1.0)))
-        floor, vanish = view_geometry(room, zoom, offset[1])
-        floor = max(floor, 0.0)
-        low = max(floor + 0.02, vanish + PERSON_HEIGHT[0] / room.ratio)
-        high = min(1.0 - 4.0 / config.height, vanish + PERSON_HEIGHT[1] / room.ratio)
-        if high <= low:  # a room seen so close that nobody fits: walk along the bottom
-            low, high = high - 0.05, high
+        fit = _lanes(room, zoom, offset[1], config.height)
+        if fit is None:
+            zoom, offset = 1.0, (offset[0], 0.0)
+            fit = _lanes(room, zoom, offset[1], config.height)
+        if fit is None:
+            raise ValueError(f"room {room_index} has no floor where a person fits; check backgrounds.json")
+        floor, vanish, low, high = fit
         looks.append(
             CameraLook(
                 background=room_index,
