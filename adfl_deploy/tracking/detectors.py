@@ -1,8 +1,13 @@
-"""Person detectors behind one call: ``detector(frame_bgr) -> Detections`` (persons only).
+"""Person detectors behind one call: ``detector(frame_bgr) -> Detections`` (persons only), and
+``detect_batch(detector, frames, rois)`` for the frames of every camera in one tick.
 
 - ``FastestDet``: the embedded default (1 MB COCO ONNX that ships with the package, ONNX Runtime);
-- ``YoloOnnx``: any YOLO-format ONNX the user supplies (v5 ``[1, N, 5 + C]`` or v8
-  ``[1, 4 + C, N]`` outputs), letterboxed input, NMS;
+- ``YoloOnnx``: any YOLO-format ONNX the user supplies, its layout read from the file's output
+  shape: v5 ``[B, N, 5 + C]`` (cx, cy, w, h, objectness, C class scores) or v8 ``[B, 4 + C, N]``
+  (cx, cy, w, h, C class scores), boxes in input pixels; input ``[B, 3, H, W]`` float32 RGB 0..1,
+  letterboxed (grey 114); class 0 is the person unless told otherwise; NMS here;
+- ``DarknetYolo``: Yolo-Fastest v1.1 body (person-only Darknet cfg + weights) through
+  ``cv2.dnn.readNetFromDarknet``, which OpenCV 5 removed: with OpenCV 5 it is refused in one line;
 - ``MotionDetector``: moving people on a fixed camera by background subtraction (OpenCV MOG2),
   no network; one instance per camera (it learns that camera's background);
 - ``MotDetections``: precomputed detections from a MOTChallenge ``det.txt``.
@@ -10,15 +15,24 @@
 Every detector applies the same filters (``DetectionFilter``): confidence, minimum box size and
 an optional region-of-interest mask per camera.
 
-Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``; any other name is the
-path of a YOLO ONNX). A user's detector is a class with ``__call__(frame, roi_mask) ->
-Detections`` (and ``per_camera = True`` if it keeps state about one camera) plus one line:
+The ONNX detectors batch: ``detect_batch(frames, rois)`` runs one network call for many frames
+(a fixed-batch file gets a dynamic-batch copy in memory, checked against the original), with
+ONNX Runtime threads that sleep between calls. ``quantized(calibration, held_out)`` returns an
+INT8 copy only when it finds what FP32 finds on held-out frames (``onnx_detector``).
+
+Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``, ``yolo-fastest``; any
+other name is the path of a YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
+with ``__call__(frame, roi_mask) -> Detections`` (optionally ``detect_batch(frames, rois) ->
+list[Detections]`` when it can do several frames at once, and ``per_camera = True`` if it keeps
+state about one camera) plus one line:
 ``DETECTORS.register("mine", lambda filters: Mine(filters))``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -31,8 +45,12 @@ from adfl_deploy.errors import ConfigError, one_line
 from adfl_deploy.registry import Registry
 from adfl_deploy.tracking.detections import Detections, nms
 
+log = logging.getLogger(__name__)
+
 FASTESTDET = ASSETS / "detectors" / "fastestdet" / "FastestDet.onnx"
 PERSON = 0  # COCO class index
+#: Yolo-Fastest v1.1 body: $ADFL_YOLO_FASTEST, else the shared data folder ($ADFL_SHARED or ../shared)
+YOLO_FASTEST = Path("data") / "detectors" / "yolo-fastest-1.1_body"
 
 
 @runtime_checkable
@@ -40,6 +58,42 @@ class Detector(Protocol):
     """``detector(frame_bgr, roi_mask) -> Detections`` of persons in frame pixels."""
 
     def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections: ...
+
+
+def detect_batch(
+    detector: Detector, frames: Sequence[np.ndarray], rois: Sequence[np.ndarray | None] | None = None
+) -> list[Detections]:
+    """Detections of several frames: one call of the detector's own ``detect_batch`` when it has
+    one (one network call for all of them), else frame by frame. Same results either way."""
+    rois = list(rois) if rois is not None else [None] * len(frames)
+    batched = getattr(detector, "detect_batch", None)
+    if callable(batched):
+        return list(batched(list(frames), rois))
+    return [detector(frame, roi) for frame, roi in zip(frames, rois, strict=True)]
+
+
+def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]], pool=None) -> list[Detections]:
+    """Detections of one tick's ``(detector, frame, roi)`` jobs, in the jobs' order: the frames of
+    one detector go to it in one ``detect_batch`` call (a network shared by every camera sees all
+    their frames at once); different detectors (one per camera for those that model a camera,
+    such as ``motion``) run side by side on ``pool`` (a ``concurrent.futures`` executor) when given.
+    Each detector gets one call, so none runs on two threads at once."""
+    groups: dict[int, list[int]] = {}
+    for i, (detector, _, _) in enumerate(jobs):
+        groups.setdefault(id(detector), []).append(i)
+
+    def run(indexes: list[int]) -> list[Detections]:
+        return detect_batch(jobs[indexes[0]][0], [jobs[i][1] for i in indexes], [jobs[i][2] for i in indexes])
+
+    calls = list(groups.values())
+    results = pool.map(run, calls) if pool is not None and len(calls) > 1 else map(run, calls)
+    found: list[Detections | None] = [None] * len(jobs)
+    for indexes, dets in zip(calls, results):
+        if len(dets) != len(indexes):
+            raise RuntimeError(f"a detector returned {len(dets)} results for {len(indexes)} frames")
+        for i, d in zip(indexes, dets):
+            found[i] = d
+    return found  # type: ignore[return-value]
 
 
 #: detector name -> factory(DetectionFilter) -> Detector; entry-point group "adfl_deploy.detectors"
@@ -53,8 +107,11 @@ def create_detector(name: str, filters: DetectionFilter | None = None) -> Detect
         return DETECTORS.get(name)(filters)
     if not Path(name).is_file():
         raise ConfigError(
-            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a YOLOv5/v8 ONNX"
+            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a "
+            "YOLOv5/v8 ONNX (or of a Darknet .cfg with its .weights beside it)"
         )
+    if Path(name).suffix == ".cfg":
+        return DarknetYolo(name, filters)
     return YoloOnnx(name, filters)
 
 
@@ -72,17 +129,6 @@ class DetectionFilter:
             foot = dets.xyxy[:, 3].astype(int).clip(0, roi_mask.shape[0] - 1)
             keep &= roi_mask[foot, cx] > 0  # a person is in the region where their feet are
         return dets[np.flatnonzero(keep)]
-
-
-def _session(path: Path):
-    import onnxruntime as ort
-
-    if not Path(path).is_file():
-        raise ConfigError(f"{path}: detector model not found")
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ConfigError(f"{path}: ONNX Runtime cannot load the detector ({one_line(exc)})") from None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -104,21 +150,160 @@ def decode_fastestdet(out: np.ndarray, frame_w: int, frame_h: int) -> Detections
     return Detections(boxes.astype(np.float32), score[sel].astype(np.float32), np.zeros(int(sel.sum()), np.int64))
 
 
-class FastestDet:
-    """The default detector: ~1 MB, 352x352, COCO persons."""
+class OnnxDetector:
+    """What FastestDet and YoloOnnx share: ONNX Runtime sessions that sleep between calls,
+    ``detect_batch`` spreading the frames over ``threads`` worker threads (each: preprocess, one
+    network call per ``max_batch`` frames, decode; one intra-op thread each, so two cameras'
+    frames use two cores without the per-layer synchronisation of one call on two threads), and
+    an INT8 copy behind an accuracy guard (``quantized``). A subclass defines ``prepare(frame)
+    -> (blob, meta)`` and ``finish(output, frame_shape, meta, roi) -> Detections``."""
+
+    #: frames per network call; more than one only where the model can batch (a dynamic batch
+    #: axis, or a batch-1 file whose dynamic copy agrees with it). On this project's CPU one
+    #: frame per call was fastest (FastestDet's activations, ~5 MB a frame, stay in cache)
+    max_batch = 1
+
+    def _load(self, model, where: str, threads: int | None = None, max_batch: int | None = None) -> None:
+        from adfl_deploy.tracking import onnx_detector as ox
+
+        self.where = where
+        self.threads = max(1, threads or ox.DEFAULT_THREADS)
+        self.max_batch = max(1, max_batch or type(self).max_batch)
+        self.precision = "fp32"
+        self.int8_report: dict | None = None
+        self.session = ox.create_session(model, 1, where)
+        self.model = model
+        self.batched = ox.batch_size(model) is None
+        if not self.batched:  # a fixed batch: try a copy that takes any batch, kept only if it agrees
+            dynamic = ox.with_dynamic_batch(model)
+            try:
+                session = ox.create_session(dynamic, 1, where)
+                reason = ox.batch_check(self.session, session, self._probe())
+            except Exception as exc:  # noqa: BLE001 - any failure means: keep the original, one frame per call
+                reason = one_line(exc)
+            if reason is None:
+                self.session, self.model, self.batched = session, dynamic, True
+            else:
+                log.info("%s: one frame per call (%s)", where, reason)
+        self.input = self.session.get_inputs()[0].name
+        self._pool = None
+
+    def _probe(self) -> np.ndarray:
+        """Two different frames, prepared: what the batch check runs."""
+        rng = np.random.default_rng(0)
+        frames = [rng.integers(0, 256, (432, 768, 3), dtype=np.uint8), np.full((432, 768, 3), 90, np.uint8)]
+        frames[1][100:300, 300:400] = 200
+        return np.stack([self.prepare(f)[0] for f in frames])
+
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, object]:
+        raise NotImplementedError
+
+    def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
+        raise NotImplementedError
+
+    def infer(self, blobs: np.ndarray) -> np.ndarray:
+        """The network's first output for prepared ``blobs`` (N, ...), ``max_batch`` frames per
+        call (one per call when the model cannot batch)."""
+        step = self.max_batch if self.batched else 1
+        outs = [self.session.run(None, {self.input: blobs[i : i + step]})[0] for i in range(0, len(blobs), step)]
+        return np.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def _detect_chunk(self, frames: Sequence[np.ndarray], rois: Sequence[np.ndarray | None]) -> list[Detections]:
+        prepared = [self.prepare(frame) for frame in frames]
+        outputs = self.infer(np.stack([blob for blob, _ in prepared]))
+        return [
+            self.finish(out, frame.shape, meta, roi)
+            for out, frame, (_, meta), roi in zip(outputs, frames, prepared, rois, strict=True)
+        ]
+
+    def detect_batch(self, frames: Sequence[np.ndarray], rois: Sequence[np.ndarray | None] | None = None) -> list[Detections]:
+        """Detections of every frame, in order: contiguous shares of the frames on ``threads``
+        workers at once. A frame's result does not depend on the others (``batch_check``)."""
+        frames = list(frames)
+        rois = list(rois) if rois is not None else [None] * len(frames)
+        workers = min(self.threads, len(frames))
+        if workers <= 1:
+            return self._detect_chunk(frames, rois) if frames else []
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="detector")
+        bounds = np.linspace(0, len(frames), workers + 1).round().astype(int)
+        parts = [(frames[a:b], rois[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        return [d for chunk in self._pool.map(lambda part: self._detect_chunk(*part), parts) for d in chunk]
+
+    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
+        return self._detect_chunk([frame], [roi_mask])[0]
+
+    def quantized(
+        self,
+        calibration: Sequence[np.ndarray],
+        held_out: Sequence[np.ndarray],
+        tolerance: float | None = None,
+        iou: float = 0.5,
+    ):
+        """An INT8 copy of this detector (static QDQ, activation ranges from ``calibration``
+        frames), returned only if, on ``held_out`` frames, it finds what this detector finds:
+        agreement (boxes matched at IoU >= ``iou`` over boxes found by either) at least
+        ``1 - tolerance`` (default ``INT8_TOLERANCE``). Else ``AccuracyError`` with the numbers.
+        The copy's ``int8_report`` holds recall, precision and agreement against FP32."""
+        import copy
+
+        from adfl_deploy.tracking import onnx_detector as ox
+
+        tolerance = INT8_TOLERANCE if tolerance is None else tolerance
+        if not 0.0 <= tolerance <= 1.0:
+            raise ConfigError(f"INT8 tolerance {tolerance}: use a fraction from 0 to 1")
+        if not len(held_out):
+            raise ConfigError(f"{self.where}: the INT8 guard needs held-out frames")
+        batches = [np.stack([self.prepare(f)[0] for f in calibration[i : i + 8]]) for i in range(0, len(calibration), 8)]
+        int8 = copy.copy(self)
+        int8.session = ox.create_session(ox.quantize_int8(self.model, batches), 1, f"{self.where} (int8)")
+        int8._pool = None
+        int8.precision = "int8"
+        reference = self.detect_batch(held_out)
+        found = int8.detect_batch(held_out)
+        report = {**ox.match_rate(reference, found, iou), "tolerance": tolerance, "iou": iou, "frames": len(held_out)}
+        report["calibration_frames"] = len(calibration)
+        if report["agreement"] < 1.0 - tolerance:
+            raise ox.AccuracyError(
+                f"{self.where}: INT8 refused: it agrees with FP32 on {report['agreement']:.3f} of the boxes on "
+                f"{len(held_out)} held-out frames (recall {report['recall']:.3f}, precision {report['precision']:.3f}); "
+                f"the tolerance allows {1.0 - tolerance:.3f}"
+            )
+        int8.int8_report = report
+        return int8
+
+
+#: INT8 must find at least 95% of what FP32 finds (agreement at IoU 0.5 on held-out frames)
+INT8_TOLERANCE = 0.05
+
+
+class FastestDet(OnnxDetector):
+    """The default detector: ~1 MB, 352x352, COCO persons. The shipped file has batch 1; it runs
+    as a dynamic-batch copy (see ``OnnxDetector``)."""
 
     size = 352
 
-    def __init__(self, path: str | Path = FASTESTDET, filters: DetectionFilter = DetectionFilter(min_confidence=0.65)) -> None:
-        self.session = _session(Path(path))
-        self.input = self.session.get_inputs()[0].name
-        self.filters = filters
+    def __init__(
+        self,
+        path: str | Path = FASTESTDET,
+        filters: DetectionFilter = DetectionFilter(min_confidence=0.65),
+        threads: int | None = None,
+        max_batch: int | None = None,
+    ) -> None:
+        from adfl_deploy.tracking.onnx_detector import load_model
 
-    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
-        h, w = frame.shape[:2]
+        self.filters = filters
+        self._load(load_model(path), str(path), threads, max_batch)
+
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, None]:
         blob = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        out = self.session.run(None, {self.input: blob.transpose(2, 0, 1)[None]})[0][0]
-        dets = decode_fastestdet(out, w, h)
+        return blob.transpose(2, 0, 1), None
+
+    def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
+        h, w = shape[:2]
+        dets = decode_fastestdet(output, w, h)
         dets = dets[np.flatnonzero(dets.confidence >= self.filters.min_confidence)]
         return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(w, h), roi_mask)
 
@@ -152,7 +337,9 @@ class MotionDetector:
         fg = self._model.apply(frame)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)
         fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._kernel, iterations=2)
-        n, _, stats, _ = cv2.connectedComponentsWithStats((fg > 0).astype(np.uint8))
+        # the mask is 0/255 already; Grana's block-based labelling gives the same components, in
+        # the same order, as the default at a third of the time on one thread (measured here)
+        n, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(fg, 8, cv2.CV_32S, cv2.CCL_GRANA)
         x, y, bw, bh, area = (stats[1:, i].astype(np.float32) for i in range(5))
         upright = bh >= self.min_aspect * bw
         boxes = np.stack([x, y, x + bw, y + bh], axis=1)[upright]
@@ -174,14 +361,18 @@ def letterbox(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, flo
     return out, scale, (left, top)
 
 
-def decode_yolo(out: np.ndarray, person_class: int = PERSON) -> Detections:
+V5, V8 = "v5", "v8"
+
+
+def decode_yolo(out: np.ndarray, person_class: int = PERSON, layout: str | None = None) -> Detections:
     """YOLO head output -> person boxes in network pixels. v5: ``[N, 5 + C]`` (cx, cy, w, h,
-    objectness, classes); v8: ``[4 + C, N]`` (cx, cy, w, h, classes). Told apart by layout:
-    heads have far more candidates N than channels (8400 vs 84 for a 640 COCO model)."""
+    objectness, classes); v8: ``[4 + C, N]`` (cx, cy, w, h, classes). ``layout`` comes from the
+    ONNX file's output shape (``yolo_layout``); without it, told apart by shape: heads have far
+    more candidates N than channels (8400 vs 84 for a 640 COCO model)."""
     out = np.asarray(out, dtype=np.float32)
     if out.ndim != 2:
         raise ValueError(f"YOLO output must be 2-D after the batch axis, got shape {out.shape}")
-    v8 = out.shape[0] < out.shape[1]
+    v8 = (out.shape[0] < out.shape[1]) if layout is None else layout == V8
     rows = out.T if v8 else out
     if v8:
         scores = rows[:, 4:]
@@ -195,27 +386,124 @@ def decode_yolo(out: np.ndarray, person_class: int = PERSON) -> Detections:
     return Detections(boxes.astype(np.float32), conf[sel].astype(np.float32), np.zeros(int(sel.sum()), np.int64))
 
 
-class YoloOnnx:
-    """A user-supplied YOLOv5/v8-style ONNX (RGB input, 0..1, letterboxed, NCHW)."""
+YOLO_FORMAT = (
+    "expected one float32 input [B, 3, H, W] (RGB, 0..1) and a first output [B, N, 5 + C] (YOLOv5: cx, cy, w, h, "
+    "objectness, C class scores) or [B, 4 + C, N] (YOLOv8: cx, cy, w, h, C class scores), boxes in input pixels"
+)
 
-    def __init__(self, path: str | Path, filters: DetectionFilter = DetectionFilter(), person_class: int = PERSON) -> None:
-        self.session = _session(Path(path))
-        inp = self.session.get_inputs()[0]
-        self.input = inp.name
-        h, w = inp.shape[2], inp.shape[3]
-        self.size = (h if isinstance(h, int) else 640, w if isinstance(w, int) else 640)
+
+def yolo_layout(model, person_class: int = PERSON, where: str = "YOLO ONNX") -> tuple[tuple[int, int], str | None]:
+    """((H, W) of the input, ``"v5"``/``"v8"`` or None when the output's axes are dynamic) from
+    the ONNX file's shapes; a file that does not fit the format is one ``ConfigError`` line."""
+    import onnx
+
+    from adfl_deploy.tracking.onnx_detector import _dims
+
+    inp, out = model.graph.input[0], model.graph.output[0]
+    shape, out_shape = _dims(inp), _dims(out)
+    if inp.type.tensor_type.elem_type != onnx.TensorProto.FLOAT or len(shape) != 4 or shape[1] not in (3, None):
+        raise ConfigError(f"{where}: input {inp.name} is {shape}; {YOLO_FORMAT}")
+    if len(out_shape) != 3:
+        raise ConfigError(f"{where}: output {out.name} is {out_shape}; {YOLO_FORMAT}")
+    h, w = (d if isinstance(d, int) and d > 0 else 640 for d in shape[2:])
+    a, b = out_shape[1:]
+    if not (isinstance(a, int) and isinstance(b, int)):
+        return (h, w), None
+    layout = V8 if a < b else V5
+    classes = (a - 4) if layout == V8 else (b - 5)
+    if classes <= person_class:
+        raise ConfigError(
+            f"{where}: output {out.name} {out_shape} reads as {layout} with {classes} classes, so no class {person_class} "
+            f"(the person); {YOLO_FORMAT}"
+        )
+    return (h, w), layout
+
+
+class YoloOnnx(OnnxDetector):
+    """A user-supplied YOLOv5/v8-style ONNX (``YOLO_FORMAT``): layout read from the file's
+    output shape, letterboxed RGB input, class ``person_class`` kept, NMS. Batches when the
+    file's batch axis is dynamic, or when a dynamic-batch copy of a batch-1 file agrees with it."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        filters: DetectionFilter = DetectionFilter(),
+        person_class: int = PERSON,
+        threads: int | None = None,
+        max_batch: int | None = None,
+    ) -> None:
+        from adfl_deploy.tracking.onnx_detector import load_model
+
+        model = load_model(path)
+        self.size, self.layout = yolo_layout(model, person_class, str(path))
         self.filters = filters
         self.person_class = person_class
+        self._load(model, str(path), threads, max_batch)
 
-    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
         img, scale, (px, py) = letterbox(frame, self.size)
-        blob = img[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        out = self.session.run(None, {self.input: np.ascontiguousarray(blob)})[0][0]
-        dets = decode_yolo(out, self.person_class)
+        blob = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+        return blob, (scale, px, py)
+
+    def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
+        scale, px, py = meta
+        dets = decode_yolo(output, self.person_class, self.layout)
         dets = dets[np.flatnonzero(dets.confidence >= self.filters.min_confidence)]
         box = (dets.xyxy - [px, py, px, py]) / scale
         dets = Detections(box.astype(np.float32), dets.confidence, dets.class_id)
-        return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(frame.shape[1], frame.shape[0]), roi_mask)
+        return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(shape[1], shape[0]), roi_mask)
+
+
+def darknet_unavailable() -> str | None:
+    """Why ``DarknetYolo`` cannot run with the installed OpenCV (None when it can)."""
+    if hasattr(cv2, "dnn") and hasattr(cv2.dnn, "readNetFromDarknet"):
+        return None
+    return (
+        f"yolo-fastest: OpenCV {cv2.__version__} has no Darknet importer (cv2.dnn.readNetFromDarknet left in OpenCV 5); "
+        "use fastestdet, motion or a YOLO ONNX, or install opencv-python-headless<5"
+    )
+
+
+class DarknetYolo:
+    """Yolo-Fastest v1.1 body (person-only, 320x320) or another one-class Darknet YOLO, through
+    OpenCV's Darknet importer (OpenCV < 5 only; ``darknet_unavailable`` says why not). Output
+    rows from ``net.forward``: cx, cy, w, h (0..1 of the input), objectness, class score; the
+    class score is the confidence. One frame per call (``detect_batch`` falls back to that)."""
+
+    def __init__(self, cfg: str | Path | None = None, filters: DetectionFilter = DetectionFilter(), size: int = 320) -> None:
+        reason = darknet_unavailable()
+        if reason:
+            raise ConfigError(reason)
+        cfg = Path(cfg) if cfg else _yolo_fastest_cfg()
+        weights = cfg.with_suffix(".weights")
+        if not cfg.is_file() or not weights.is_file():
+            raise ConfigError(f"{cfg}: a Darknet detector needs the .cfg and its .weights beside it")
+        try:
+            self.net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+        except cv2.error as exc:
+            raise ConfigError(f"{cfg}: OpenCV cannot load this Darknet model ({one_line(exc)})") from None
+        self.outputs = self.net.getUnconnectedOutLayersNames()
+        self.size = size
+        self.filters = filters
+
+    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
+        h, w = frame.shape[:2]
+        self.net.setInput(cv2.dnn.blobFromImage(frame, 1 / 255.0, (self.size, self.size), swapRB=True, crop=False))
+        rows = np.concatenate([np.asarray(o).reshape(-1, np.asarray(o).shape[-1]) for o in self.net.forward(self.outputs)])
+        conf = rows[:, 5:].max(axis=1) if len(rows) else np.zeros(0, np.float32)
+        rows, conf = rows[conf >= self.filters.min_confidence], conf[conf >= self.filters.min_confidence]
+        cx, cy, bw, bh = (rows[:, i] for i in range(4))
+        box = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * [w, h, w, h]
+        dets = Detections(box.reshape(-1, 4).astype(np.float32), conf.astype(np.float32), np.zeros(len(rows), np.int64))
+        return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(w, h), roi_mask)
+
+
+def _yolo_fastest_cfg() -> Path:
+    folder = os.environ.get("ADFL_YOLO_FASTEST") or Path(os.environ.get("ADFL_SHARED", "../shared")) / YOLO_FASTEST
+    found = sorted(Path(folder).glob("*.cfg"))
+    if not found:
+        raise ConfigError(f"yolo-fastest: no Darknet .cfg in {folder} (set ADFL_YOLO_FASTEST to its folder)")
+    return found[0]
 
 
 class MotDetections:
@@ -248,3 +536,4 @@ class MotDetections:
 
 DETECTORS.register("fastestdet", lambda filters: FastestDet(filters=filters))
 DETECTORS.register("motion", lambda filters: MotionDetector(filters=filters))
+DETECTORS.register("yolo-fastest", lambda filters: DarknetYolo(filters=filters))
