@@ -24,6 +24,8 @@ COMMANDS = {
     "track": ("adfl_deploy.cli.track", False),
     "scene": ("adfl_deploy.cli.scene", False),
     "mtmc": ("adfl_deploy.cli.mtmc", False),
+    "search": ("adfl_deploy.cli.search", False),
+    "serve": ("adfl_deploy.cli.serve", False),
 }
 
 EPILOG = """examples:
@@ -38,6 +40,8 @@ EPILOG = """examples:
   adfl scene --cameras 4 --seconds 120                 a scene of real people with ground truth
   adfl mtmc out/scene --results out/track              MTMC IDF1, purity, fragmentation, MOTA
   adfl bench --pipeline                                per-stage latency, max real-time streams
+  adfl search --db out/demo/track/adfl.db --image crop.jpg   where else, and when, was this person?
+  adfl serve out/demo/track                            web view: live mosaic, identities, search by image
 """
 
 

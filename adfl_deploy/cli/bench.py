@@ -15,6 +15,7 @@ EXAMPLES = """examples:
       --checkpoint runs/edge-con-reid/last.pt --torch-precision fp32,fp16 --batch 1,8,32  # on a GPU
   adfl bench --pipeline                        # whole pipeline: per-stage latency, real-time streams
   adfl bench --pipeline --target-streams 4 --target-fps 10 --streams 1,2,4,6 --seconds 30
+  adfl bench --store --run out/demo/track --scene out/scene   # identity store: search accuracy, latency at 100k
 """
 
 
@@ -53,6 +54,12 @@ def add_parser(sub) -> None:
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
     g.add_argument("--detector", default="motion", help="motion, fastestdet or a YOLO ONNX")
+    st = p.add_argument_group("identity store benchmark (--store)")
+    st.add_argument("--store", action="store_true", help="search accuracy on a tracked scene and latency at 100,000 embeddings")
+    st.add_argument("--run", default="out/demo/track", help="the adfl track run folder to search (default: the demo's)")
+    st.add_argument("--scene", default="out/scene", help="the generated scene that run tracked (its ground truth)")
+    st.add_argument("--queries", type=int, default=300, help="query crops cut from ground-truth boxes")
+    st.add_argument("--stored", type=int, default=100_000, help="stored embeddings for the latency measurement")
     a = p.add_argument_group("association benchmark (--association)")
     a.add_argument("--association", action="store_true", help="cost of one association tick as the known identities grow")
     a.add_argument("--identities", default="100,1000,10000", help="comma list of identity counts")
@@ -157,6 +164,28 @@ def run_association(args) -> int:
     return 0
 
 
+def run_store(args) -> int:
+    from adfl_deploy.bench.model_bench import machine_info
+    from adfl_deploy.bench.store_bench import StoreBenchConfig, markdown, run_benchmark
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.files import atomic_write_text
+
+    if args.queries < 1 or not 1 <= args.stored <= 2_000_000:
+        raise ConfigError("--queries must be >= 1 and --stored 1..2000000")
+    cfg = StoreBenchConfig(run=args.run, scene=args.scene, queries=args.queries, stored=args.stored)
+    out = Path(args.out or "out/bench-store")
+    report = run_benchmark(cfg, out)
+    report = {
+        "machine": machine_info(),
+        "command": f"adfl bench --store --run {args.run} --scene {args.scene} --queries {args.queries} --stored {args.stored}",
+        **report,
+    }
+    print(markdown(report))
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out / 'bench.json'}")
+    return 0
+
+
 def _batches(text: str) -> list[int]:
     from adfl_deploy.errors import ConfigError
 
@@ -167,6 +196,8 @@ def _batches(text: str) -> list[int]:
 
 
 def run(args) -> int:
+    if args.store:
+        return run_store(args)
     if args.association:
         return run_association(args)
     if args.pipeline:

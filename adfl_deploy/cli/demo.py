@@ -93,6 +93,7 @@ def run(args) -> int:
     atomic_write_text(out / "comparison.json", json.dumps(rows, indent=2) + "\n")
     print(table)
     track = out / "track"
-    print(f"\nwrote {track}: mosaic.avi, video/CAM.avi, events.jsonl, mot/CAM.txt, summary.json, mtmc.json")
+    print(f"\nwrote {track}: mosaic.avi, video/CAM.avi, events.jsonl, mot/CAM.txt, summary.json, mtmc.json, adfl.db")
     print(f"wrote {out}: comparison.md / comparison.json, mosaic.png; the scene and its ground truth: {scene.root}")
+    print(f"\nsee who was where (identities, timelines, search by image): adfl serve {track}  -> http://127.0.0.1:8765/")
     return 0

@@ -66,6 +66,8 @@ class VectorIndex:
         self.vectors = np.zeros((0, dim), np.float32)
         self.tracklets = np.zeros(0, np.int64)
         self.last_id = 0
+        self._ids: np.ndarray | None = None
+        self._ids_key: tuple[int, int] = (-1, -1)
 
     def refresh(self) -> int:
         """Read the embeddings added since the last call; returns how many."""
@@ -86,7 +88,17 @@ class VectorIndex:
         return len(rows)
 
     def identity_of_rows(self) -> np.ndarray:
-        """Each stored row's global id now (merges applied), -1 where its track has none yet."""
+        """Each stored row's global id now (merges applied), -1 where its track has none yet.
+        Re-read only when another connection has committed since (``PRAGMA data_version``) or
+        rows were added: a finished run's mapping is read once."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._ids is not None and self._ids_key == (version, len(self.tracklets)):
+            return self._ids
+        self._ids = self._read_identity_of_rows()
+        self._ids_key = (version, len(self.tracklets))
+        return self._ids
+
+    def _read_identity_of_rows(self) -> np.ndarray:
         pairs = np.array(self.conn.execute("SELECT id, COALESCE(global_id, -1) FROM tracklets").fetchall(), np.int64).reshape(
             -1, 2
         )

@@ -1,0 +1,165 @@
+"""``adfl serve``'s web app (Starlette): a read-only view of one run's identity store, finished
+or still being written by ``adfl track``.
+
+- ``/``: one plain HTML page (``static/index.html``, no build step): the live mosaic, the
+  identity gallery with a per-camera timeline for each identity, search by uploaded image and
+  the per-stage latency;
+- ``/api/run``, ``/api/identities``, ``/api/identities/{id}``, ``/api/latency``: JSON;
+- ``/api/thumbnails/{id}.jpg``: a stored crop; ``/live.jpg`` the latest mosaic, ``/live.mjpg``
+  the same as an MJPEG stream while the run goes on;
+- ``POST /api/search?top=N``: the body is the image's bytes (JPEG/PNG), at most
+  ``max_upload`` bytes (413 beyond), decoded with ``cv2.imdecode`` (415 if it is not an image).
+
+The store is opened read-only (``mode=ro``) and re-read on every request, so a live run's new
+identities appear as they are committed. With ``token`` set every request needs it (header
+``Authorization: Bearer TOKEN``, or ``?token=TOKEN`` for links and images): 401 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from adfl_deploy.errors import AdflError, ConfigError
+from adfl_deploy.store.search import Store, hit_dict
+from adfl_deploy.web.images import MAX_BYTES, decode_image
+
+STATIC = Path(__file__).parent / "static"
+LIVE_PERIOD_S = 0.2
+
+
+def create_app(db: str | Path, token: str | None = None, model: str | None = None, max_upload: int = MAX_BYTES) -> Starlette:
+    store = Store(db)
+    lock = threading.Lock()  # one read-only connection, shared by the worker threads
+
+    def read(fn, *args):
+        with lock:
+            return fn(*args)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def run_info(request: Request) -> Response:
+        return JSONResponse(read(store.run_info))
+
+    async def identities(request: Request) -> Response:
+        return JSONResponse([asdict(i) for i in read(store.identities, None, True)])
+
+    async def identity(request: Request) -> Response:
+        found = read(store.identities, [request.path_params["gid"]], True)
+        if not found:
+            return JSONResponse({"error": f"no identity {request.path_params['gid']}"}, status_code=404)
+        return JSONResponse(asdict(found[0]))
+
+    async def thumbnail(request: Request) -> Response:
+        data = read(store.thumbnail, request.path_params["tid"])
+        if data is None:
+            return JSONResponse({"error": "no such thumbnail"}, status_code=404)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    async def latency(request: Request) -> Response:
+        return JSONResponse(read(store.latency))
+
+    async def live_jpg(request: Request) -> Response:
+        _tick, jpeg = read(store.live_frame)
+        if jpeg is None:
+            return JSONResponse({"error": "no live frame yet"}, status_code=404)
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def live_mjpg(request: Request) -> Response:
+        async def frames():
+            last = object()
+            while True:
+                tick, jpeg = read(store.live_frame)
+                if jpeg is not None and tick != last:
+                    last = tick
+                    yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
+                if read(store.run_info)["finished"] or await request.is_disconnected():
+                    return
+                await asyncio.sleep(LIVE_PERIOD_S)
+
+        return StreamingResponse(frames(), media_type="multipart/x-mixed-replace; boundary=frame")
+
+    async def search(request: Request) -> Response:
+        try:
+            top = int(request.query_params.get("top", "10"))
+        except ValueError:
+            return JSONResponse({"error": "top must be a whole number"}, status_code=400)
+        if not 1 <= top <= 100:
+            return JSONResponse({"error": "top must be 1..100"}, status_code=400)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_upload):
+            return JSONResponse({"error": f"upload larger than {max_upload} bytes"}, status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_upload:
+                return JSONResponse({"error": f"upload larger than {max_upload} bytes"}, status_code=413)
+        try:
+            image = decode_image(bytes(body), "upload", max_bytes=max_upload)
+        except ConfigError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=415)
+        try:
+            vector = await asyncio.to_thread(read, store.embed, image, model)
+            hits = await asyncio.to_thread(read, store.search, vector, top)
+        except AdflError as exc:  # the run's model cannot be loaded here, or is not the run's
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({"model": store.model.describe(), "hits": [hit_dict(h) for h in hits]})
+
+    routes = [
+        Route("/", index),
+        Route("/api/run", run_info),
+        Route("/api/identities", identities),
+        Route("/api/identities/{gid:int}", identity),
+        Route("/api/thumbnails/{tid:int}.jpg", thumbnail),
+        Route("/api/latency", latency),
+        Route("/api/search", search, methods=["POST"]),
+        Route("/live.jpg", live_jpg),
+        Route("/live.mjpg", live_mjpg),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.store = store
+    if token:
+        app.add_middleware(_TokenMiddleware, token=token)
+    return app
+
+
+class _TokenMiddleware:
+    """401 unless the request carries the token (``Authorization: Bearer`` or ``?token=``)."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        given = request.query_params.get("token") or ""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), self.token):
+            response = JSONResponse({"error": "missing or wrong access token (?token=... or Authorization: Bearer ...)"}, 401)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+__all__ = ["create_app"]

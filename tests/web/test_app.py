@@ -1,0 +1,135 @@
+"""``adfl serve``'s endpoints through Starlette's TestClient, on a store written here from
+hand-made crops with the colour-histogram embedder (no network: a red person is found by a red
+query, a blue one by a blue query)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from adfl_deploy.events import CropEmbedded, FrameTracked, GlobalIdAssigned, RunStarted, TickStats, TrackStarted
+from adfl_deploy.runtime import create_embedder
+from adfl_deploy.store.model import fingerprint
+from adfl_deploy.store.writer import StoreWriter
+from adfl_deploy.web.app import create_app
+
+COLOURS = {1: (0, 0, 200), 2: (200, 0, 0), 3: (0, 200, 0)}  # BGR: red, blue, green people
+
+
+def person(bgr, rng) -> np.ndarray:
+    img = np.full((96, 40, 3), bgr, np.uint8)
+    noise = rng.integers(-20, 20, img.shape)
+    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Three identities in two cameras, four crops each, and one live mosaic frame."""
+    path = tmp_path_factory.mktemp("store") / "adfl.db"
+    embedder = create_embedder("colour-histogram")
+    writer = StoreWriter(path, ["door", "hall"], fingerprint("colour-histogram"), live_fps=1000)
+    rng = np.random.default_rng(0)
+    writer.on_event(RunStarted("run-x", ("door", "hall"), "2026-12-01T00:00:00Z"))
+    for gid, bgr in COLOURS.items():
+        cam = "door" if gid != 2 else "hall"
+        writer.on_event(TrackStarted(cam, gid, 0, float(gid), (0, 0, 40, 96)))
+        writer.on_event(GlobalIdAssigned(cam, gid, gid, float(gid), True))
+        for k in range(4):
+            crop = person(bgr, rng)
+            e = embedder.embed([crop])[0]
+            writer.on_event(CropEmbedded(cam, gid, k, gid + k / 10, (0, 0, 40, 96), crop, e, 0.5 + k / 10, e))
+    boxes = np.array([[0, 0, 40, 96]], np.float32)
+    image = np.zeros((120, 160, 3), np.uint8)
+    writer.on_event(FrameTracked("door", 5, 0.5, image, boxes, np.array([1]), np.ones(1, np.float32), [1]))
+    writer.on_event(TickStats(1, {"detect": 1.0, "track": 0.2, "embed": 3.0, "associate": 0.1, "sink": 0.5}, {}, 1, 3))
+    writer.close()
+    return path
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+@pytest.fixture
+def client(store):
+    with TestClient(create_app(store)) as c:
+        yield c
+
+
+def test_run_identities_thumbnails_latency_and_the_live_frame(client):
+    run = client.get("/api/run").json()
+    assert run["run_id"] == "run-x" and run["finished"] and run["embeddings"] == 12 and run["identities"] == 3
+    ids = client.get("/api/identities").json()
+    assert [i["global_id"] for i in ids] == [1, 2, 3]  # by first seen
+    assert ids[1]["cameras"] == ["hall"] and len(ids[1]["thumbnails"]) == 3
+    assert ids[0]["sightings"][0]["camera"] == "door"
+    thumb = client.get(f"/api/thumbnails/{ids[0]['thumbnails'][0]}.jpg")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR).shape[2] == 3
+    assert client.get("/api/thumbnails/99999.jpg").status_code == 404
+    assert client.get("/api/identities/42").status_code == 404
+    assert client.get("/api/latency").json()["stages"]["embed"]["p50"] == pytest.approx(3.0)
+    live = client.get("/live.jpg")
+    assert live.status_code == 200 and cv2.imdecode(np.frombuffer(live.content, np.uint8), cv2.IMREAD_COLOR) is not None
+    stream = client.get("/live.mjpg")  # a finished run: its last frame, then the stream ends
+    assert stream.headers["content-type"].startswith("multipart/x-mixed-replace")
+    assert stream.content.count(b"--frame") == 1 and b"\xff\xd8" in stream.content
+    page = client.get("/")
+    assert page.status_code == 200 and "Search by image" in page.text
+
+
+@pytest.mark.parametrize("gid", [1, 2, 3])
+def test_search_by_upload_finds_the_person_of_that_colour(client, gid):
+    query = person(COLOURS[gid], np.random.default_rng(100 + gid))
+    r = client.post("/api/search?top=3", content=jpeg(query), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits[0]["global_id"] == gid and len(hits) == 3
+    assert hits[0]["score"] > hits[1]["score"]
+
+
+def test_uploads_that_are_too_large_or_not_images_are_4xx(store):
+    with TestClient(create_app(store, max_upload=2000)) as client:
+        big = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+        assert len(jpeg(big)) > 2000
+        assert client.post("/api/search", content=jpeg(big)).status_code == 413
+        for junk in (b"", b"hello, not an image", b"\xff\xd8\xff\xe0" + b"\x00" * 100):
+            r = client.post("/api/search", content=junk)
+            assert r.status_code == 415 and "JPEG or PNG" in r.json()["error"]
+        assert client.post("/api/search?top=0", content=b"x").status_code == 400
+        assert client.post("/api/search?top=abc", content=b"x").status_code == 400
+
+    # a small file claiming a huge image is refused from its header, before decoding
+    png = bytearray(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    png[16:24] = (50000).to_bytes(4, "big") + (50000).to_bytes(4, "big")
+    with TestClient(create_app(store)) as client:
+        r = client.post("/api/search", content=bytes(png))
+        assert r.status_code == 415 and "pixels" in r.json()["error"]
+
+
+def test_a_token_is_required_when_set(store):
+    with TestClient(create_app(store, token="s3cret")) as client:
+        assert client.get("/api/run").status_code == 401
+        assert client.get("/").status_code == 401
+        assert client.get("/api/run?token=wrong").status_code == 401
+        assert client.get("/api/run", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/run?token=s3cret").status_code == 200
+        assert client.get("/api/run", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.post("/api/search", content=b"x").status_code == 401
+
+
+def test_a_search_with_another_model_than_the_runs_is_refused(store):
+    with TestClient(create_app(store, model="")) as client:  # the shipped edge model, not the colour histogram
+        query = person(COLOURS[1], np.random.default_rng(5))
+        r = client.post("/api/search", content=jpeg(query))
+        assert r.status_code == 409 and "was made with colour-histogram" in r.json()["error"]
+
+
+def test_the_app_opens_the_store_read_only(store):
+    import sqlite3
+
+    app = create_app(store)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        app.state.store.conn.execute("DELETE FROM identities")
