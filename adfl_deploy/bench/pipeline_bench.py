@@ -76,6 +76,8 @@ def _run(cfg: PipelineBenchConfig, scene, name: str, realtime: bool) -> dict:
         "stage_ms_p99": summary.stage_ms_p99,
         "mtmc_idf1": score_run(scene, pipeline.out).idf1,
         "embedder": summary.embedder,
+        # the identity store's own cost: ms per tick of its writer thread, ticks it had to drop
+        "store": summary.sinks.get("store"),
     }
 
 
