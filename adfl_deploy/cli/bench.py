@@ -49,7 +49,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="folder for bench.json and bench.png (default: ARTIFACT/bench, or out/bench-pipeline)")
     g = p.add_argument_group("pipeline benchmark (--pipeline)")
     g.add_argument("--pipeline", action="store_true", help="benchmark the whole multi-camera pipeline on generated scenes")
-    g.add_argument("--streams", default="1,2,4,6", help="stream counts for the throughput curve (at most 6)")
+    g.add_argument(
+        "--streams", default="1,2,4,6,12,24,40", help="stream counts for the throughput curve (above 6: scenes side by side)"
+    )
     g.add_argument("--target-streams", type=int, default=4, help="streams to run in real time")
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
@@ -119,6 +121,8 @@ def run_pipeline(args) -> int:
         detector=args.detector,
         model=args.artifact or "",
         out=args.out or "out/bench-pipeline",
+        capacity_check=True,
+        profile=True,
     )
     report = run_benchmark(cfg)
     report = {
