@@ -311,3 +311,23 @@ def test_yolo_fastest_is_refused_in_one_line_without_opencvs_darknet_importer(sh
     with pytest.raises(ConfigError) as err:
         create_detector("yolo-fastest")
     assert str(err.value) == reason and "\n" not in reason and cv2.__version__ in reason
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_motion_detector_boxes_in_frame_pixels_at_any_scale(scale):
+    # a textured static background, then a bright upright block appears at a known place
+    rng = np.random.default_rng(1)
+    background = cv2.GaussianBlur(rng.integers(0, 120, (432, 768, 3), dtype=np.uint8), (7, 7), 0)
+    detector = MotionDetector(DetectionFilter(min_confidence=0.3, min_height=10, min_width=4), scale=scale)
+    for _ in range(30):
+        assert len(detector(background)) == 0
+    frame = background.copy()
+    frame[100:220, 300:340] = 255  # x 300..340, y 100..220
+    dets = detector(frame)
+    assert len(dets) == 1
+    np.testing.assert_allclose(dets.xyxy[0], [300, 100, 340, 220], atol=2.0 / scale)
+
+
+def test_motion_detector_scale_out_of_range_is_one_line():
+    with pytest.raises(ConfigError, match="scale"):
+        MotionDetector(scale=0.0)
