@@ -98,7 +98,7 @@ class StoreWriter:
         self._journal: list = []
         self._crops: list = []
         self._seen: list = []
-        self._live: dict[str, np.ndarray] = {}
+        self._live: dict[str, FrameTracked] = {}
         self._last_live = 0.0
         # counts (pipeline thread) and costs (writer thread)
         self.ticks_queued = 0
@@ -112,6 +112,7 @@ class StoreWriter:
         # writer thread state
         self._tracklet_ids: dict[tuple[str, int], int] = {}
         self._thumbs: dict[int, list[tuple[float, int]]] = {}
+        self._last_tick = 0
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="adfl-store-writer", daemon=True)
         self._thread.start()
@@ -135,9 +136,7 @@ class StoreWriter:
             )
         elif isinstance(event, FrameTracked):
             self._seen.append((event.camera, event.frame, event.time, event.track_ids.copy(), event.boxes.copy()))
-            now = time.monotonic()
-            if now - self._last_live >= self.live_interval or event.camera not in self._live:
-                self._live[event.camera] = event.annotated()  # drawn on a copy, never changed later
+            self._live[event.camera] = event  # its annotated frame is drawn only when the live view is due
         elif isinstance(event, JOURNAL):
             self._journal.append(event)
         elif isinstance(event, TickStats):
@@ -147,7 +146,7 @@ class StoreWriter:
         live = None
         now = time.monotonic()
         if self._live and now - self._last_live >= self.live_interval:
-            live, self._last_live = dict(self._live), now
+            live, self._last_live = self._live_frames(), now
         batch = (self._journal, self._seen, self._crops, stats, live)
         try:
             self.queue.put_nowait(batch)
@@ -160,6 +159,10 @@ class StoreWriter:
                 self.journal_dropped += len(self._journal)
                 self._journal = []
         self._seen, self._crops = [], []
+
+    def _live_frames(self) -> dict[str, np.ndarray]:
+        """Each camera's latest annotated frame (drawn on a copy of the image, never changed later)."""
+        return {camera: event.annotated() for camera, event in self._live.items()}
 
     def stats(self) -> dict:
         ms = list(self.write_ms)
@@ -179,8 +182,8 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
-        if self._journal:  # the last tick's decisions (made while the run closed)
-            self.queue.put((self._journal, [], [], None, None))
+        if self._journal or self._live:  # decisions made while the run closed; the last frames for the live view
+            self.queue.put((self._journal, [], [], None, self._live_frames() or None))
             self._journal = []
         self.queue.put(None)
         self._thread.join()
@@ -297,7 +300,7 @@ class StoreWriter:
             from adfl_deploy.pipeline.sinks import mosaic
 
             image = mosaic([live[cam] for cam in order], tile=LIVE_TILE)
-            tick = stats.tick if stats is not None else None
+            tick = stats.tick if stats is not None else self._last_tick + 1
             c.execute("INSERT OR REPLACE INTO live (id, tick, jpeg) VALUES (1, ?, ?)", (tick, encode_jpeg(image, 75)))
         if stats is not None:
             ms = stats.stage_ms
@@ -317,6 +320,7 @@ class StoreWriter:
                 ),
             )
             self.ticks_written += 1
+            self._last_tick = stats.tick
 
     def _tracklet(self, camera: str, track_id: int, frame: int | None, t: float | None, box) -> int:
         key = (camera, int(track_id))

@@ -215,3 +215,19 @@ def test_kill_9_mid_run_leaves_a_store_that_opens_and_answers(scene, tmp_path):
     assert row is not None
     hits = store.search(np.frombuffer(row[0], "<f4"), top=3)
     assert hits[0].global_id == row[1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_adfl_bench_store_maps_ids_like_an_independent_count_and_writes_its_report(scene, gt_run, tmp_path, capsys):
+    from adfl_deploy.bench.store_bench import identity_map
+
+    store = Store(gt_run / "adfl.db")
+    merges = dict(store.conn.execute("SELECT merged, kept FROM merges").fetchall())
+    assert identity_map(scene, gt_run, merges) == person_of_global_id(scene, gt_run)
+    out = tmp_path / "bench"
+    args = ["bench", "--store", "--run", str(gt_run), "--scene", str(scene.root), "--queries", "20", "--stored", "3000"]
+    assert main([*args, "--out", str(out)]) == 0
+    report = json.loads((out / "bench.json").read_text())
+    assert report["accuracy"]["queries"] >= 10 and 0 <= report["accuracy"]["top1_accuracy"] <= 1
+    assert report["latency"]["stored"] == 3000 and report["latency"]["p99_ms"] >= report["latency"]["p50_ms"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["bench.json"]  # the synthetic store is removed
+    assert "top-1 identity correct" in capsys.readouterr().out
