@@ -271,7 +271,7 @@ def _load() -> float | None:
     try:
         import os
 
-        return float(os.getloadavg()[0])
+        return round(float(os.getloadavg()[0]), 2)
     except OSError:  # pragma: no cover - not on Linux
         return None
 
@@ -281,12 +281,13 @@ def run_benchmark(cfg: StoreBenchConfig, out: Path) -> dict:
     from adfl_deploy.store import Store
 
     store = Store(Path(cfg.run) / "adfl.db")
-    dim, model = store.model.dim, store.model.describe()
+    dim, model, run_id = store.model.dim, store.model.describe(), store.meta.get("run_id")
     store.close()
     lat = latency(cfg, dim, out)
     return {
         "config": asdict(cfg),
         "model": model,
+        "run_id": run_id,
         "accuracy": acc,
         "latency": lat,
         "targets": {
