@@ -199,15 +199,7 @@ def test_kill_9_mid_run_leaves_a_store_that_opens_and_answers(scene, tmp_path):
         proc.kill()
         proc.wait()
     assert seen >= 60
-    conn = sqlite3.connect(db)  # as the next adfl track would: recovers the WAL
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    ticks = [r[0] for r in conn.execute("SELECT tick FROM ticks ORDER BY tick")]
-    assert len(ticks) >= seen and ticks == list(range(1, len(ticks) + 1))  # whole ticks, no gap
-    orphans = conn.execute("SELECT COUNT(*) FROM embeddings WHERE tracklet_id NOT IN (SELECT id FROM tracklets)").fetchone()
-    assert orphans[0] == 0
-    assert dict(conn.execute("SELECT key, value FROM meta").fetchall())["finished"] == "0"
-    conn.close()
-    store = Store(db)
+    store = Store(db)  # read-only, as adfl search and adfl serve open it, straight after the kill
     row = store.conn.execute(
         "SELECT e.vector, t.global_id FROM embeddings e JOIN tracklets t ON t.id = e.tracklet_id "
         "WHERE t.global_id IS NOT NULL LIMIT 1"
@@ -215,6 +207,15 @@ def test_kill_9_mid_run_leaves_a_store_that_opens_and_answers(scene, tmp_path):
     assert row is not None
     hits = store.search(np.frombuffer(row[0], "<f4"), top=3)
     assert hits[0].global_id == row[1] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    ticks = [r[0] for r in conn.execute("SELECT tick FROM ticks ORDER BY tick")]
+    assert len(ticks) >= seen and ticks == list(range(1, len(ticks) + 1))  # whole ticks, no gap
+    orphans = conn.execute("SELECT COUNT(*) FROM embeddings WHERE tracklet_id NOT IN (SELECT id FROM tracklets)").fetchone()
+    assert orphans[0] == 0
+    assert dict(conn.execute("SELECT key, value FROM meta").fetchall())["finished"] == "0"
+    conn.close()
 
 
 def test_adfl_bench_store_maps_ids_like_an_independent_count_and_writes_its_report(scene, gt_run, tmp_path, capsys):

@@ -4,6 +4,9 @@ query, a blue one by a blue query)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -133,3 +136,61 @@ def test_the_app_opens_the_store_read_only(store):
     app = create_app(store)
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         app.state.store.conn.execute("DELETE FROM identities")
+
+
+def test_a_live_run_is_re_read_while_it_is_written(tmp_path):
+    """The app over a store that a writer is still filling: new identities appear, the MJPEG
+    stream sends each new mosaic and ends once the run has finished."""
+    writer = StoreWriter(tmp_path / "adfl.db", ["door"], fingerprint("colour-histogram"), live_fps=1000)
+    embedder = create_embedder("colour-histogram")
+    rng = np.random.default_rng(1)
+    boxes = np.array([[0, 0, 40, 96]], np.float32)
+
+    def add(gid: int, tick: int) -> None:
+        crop = person(COLOURS[gid], rng)
+        e = embedder.embed([crop])[0]
+        writer.on_event(TrackStarted("door", gid, tick, float(tick), (0, 0, 40, 96)))
+        writer.on_event(GlobalIdAssigned("door", gid, gid, float(tick), True))
+        writer.on_event(CropEmbedded("door", gid, tick, float(tick), (0, 0, 40, 96), crop, e, 0.5, e))
+        image = np.full((120, 160, 3), 40 * tick, np.uint8)
+        writer.on_event(FrameTracked("door", tick, float(tick), image, boxes, np.array([gid]), np.ones(1, np.float32), [gid]))
+        writer.on_event(TickStats(tick, {"detect": 1.0}, {}, 1, gid))
+
+    def wait_for(condition) -> None:
+        deadline = time.time() + 10
+        while not condition() and time.time() < deadline:
+            time.sleep(0.02)
+        assert condition()
+
+    add(1, 1)
+    wait_for(lambda: writer.ticks_written >= 1)
+    with TestClient(create_app(tmp_path / "adfl.db")) as client:
+        assert client.get("/api/run").json()["finished"] is False
+        assert [i["global_id"] for i in client.get("/api/identities").json()] == [1]
+        add(2, 2)
+        wait_for(lambda: writer.ticks_written >= 2)
+        assert [i["global_id"] for i in client.get("/api/identities").json()] == [1, 2]
+        r = client.post("/api/search?top=1", content=jpeg(person(COLOURS[2], rng)))
+        assert r.json()["hits"][0]["global_id"] == 2  # the newest identity is searchable at once
+
+        def finish() -> None:
+            time.sleep(0.6)
+            add(3, 3)
+            writer.close()
+
+        closer = threading.Thread(target=finish)
+        closer.start()
+        stream = client.get("/live.mjpg")  # returns once the run has finished
+        closer.join()
+        assert stream.content.count(b"--frame") >= 2  # the tick-2 mosaic, then a later one
+        assert client.get("/api/run").json()["finished"] is True
+
+
+def test_adfl_serve_refuses_a_missing_store_and_a_bad_port_in_one_line(tmp_path, capsys):
+    from adfl_deploy.cli import main
+
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no identity store" in err[0]
+    assert main(["serve", str(tmp_path), "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
