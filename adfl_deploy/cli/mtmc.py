@@ -164,6 +164,7 @@ def _sweep(args) -> int:
 
 def _detectors(args, scene) -> int:
     from adfl_deploy.bench.model_bench import machine_info
+    from adfl_deploy.errors import ConfigError
     from adfl_deploy.evaluation import detection
     from adfl_deploy.evaluation.sweep import code_version
     from adfl_deploy.files import atomic_write_text
@@ -171,6 +172,12 @@ def _detectors(args, scene) -> int:
     from adfl_deploy.tracking import DETECTORS
 
     names = DETECTORS.names() if args.detectors == "all" else [n for n in args.detectors.split(",") if n]
+    unknown = [n for n in names if n not in DETECTORS and not Path(n).is_file()]
+    if unknown or not names:
+        raise ConfigError(
+            f"--detectors: unknown detector {unknown[0] if unknown else '(none given)'!r}; choose from "
+            f"{', '.join(DETECTORS.names())} or give the path of a YOLO ONNX"
+        )
     base = _base(args) or PipelineConfig()
     out = Path(args.out or "out/detection")
     print(f"detectors on {scene.root} ({len(scene.cameras)} cameras): {', '.join(names)}")

@@ -56,3 +56,12 @@ def test_the_command_scores_a_detector_on_a_scene_and_writes_json(scene, tmp_pat
     assert row["detector"] == "motion" and set(row["cameras"]) == set(scene.cameras)
     assert 0.0 <= row["recall"] <= 1.0 and row["ground_truth"] > 0
     assert "| motion |" in capsys.readouterr().out
+
+
+def test_an_unknown_detector_is_one_line_before_anything_runs(scene, tmp_path, capsys):
+    from adfl_deploy.cli import main
+
+    assert main(["mtmc", str(scene.root), "--detectors", "motion,no-such-detector", "--out", str(tmp_path / "det")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-detector" in err[0] and "motion" in err[0]
+    assert not (tmp_path / "det").exists()
