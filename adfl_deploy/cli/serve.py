@@ -52,7 +52,9 @@ def run(args) -> int:
 
         from adfl_deploy.web.app import create_app
     except ImportError as exc:
-        raise ConfigError(f"adfl serve needs the web extra ({exc.name} is missing): pip install -e '.[web]'") from None
+        raise ConfigError(
+            f"adfl serve needs {exc.name}, a base dependency: pip install -e . (or pip install starlette uvicorn)"
+        ) from None
 
     app = create_app(db_path(args.db or args.run), args.token, args.model, int(args.max_upload_mb * 1024 * 1024))
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
