@@ -8,7 +8,12 @@ embedding), under the constraints users expect:
 - one global id is never in two places at once: not two live tracks of the same camera, and not
   a track in another camera that is still being seen;
 - optional camera-transition windows (a small topology: camera A -> B takes between t_min and
-  t_max seconds);
+  t_max seconds), also learned online from confident links;
+- handover: someone who has just left a camera (live nowhere, last seen at most
+  ``handover_seconds`` ago) or whose walk fits a window may match on weaker appearance
+  (``transition_relax`` x the threshold), but only when that pairing is the one plausible
+  pairing for both the tracklet and the identity - look-alikes who walked off together are left
+  to appearance alone, since the relaxed threshold cannot tell them apart;
 - a match needs a distance below ``match_threshold``; otherwise a new identity starts. Left
   empty, the pipeline calibrates it for its embedding (``adfl_deploy.association.calibration``).
 
@@ -54,9 +59,15 @@ class AssociationConfig:
     forget_after_seconds: float = 1800.0
     #: learn camera-to-camera walking times from confident links (``transitions`` overrides)
     learn_transitions: bool = True
-    #: a candidate whose transit fits a learned or known window may match up to this factor x
-    #: match_threshold; 1 = appearance alone decides
-    transition_relax: float = 1.0
+    #: a candidate whose transit fits a learned or known window (or, before one is known, who
+    #: has just left a camera: ``handover_seconds``) may match up to this factor x
+    #: match_threshold, when it is the only plausible pairing for both sides; 1 = appearance
+    #: alone decides
+    transition_relax: float = 1.3
+    #: before a camera pair has a learned or known window, an identity that left a camera at
+    #: most this many seconds ago (and is live nowhere) counts as walking over: it gets the
+    #: ``transition_relax`` threshold too; 0 = only learned or known windows relax
+    handover_seconds: float = 8.0
     #: seconds added on both sides of a learned window
     transition_margin_seconds: float = 2.0
     #: confident links per camera pair before its window is used
@@ -215,14 +226,24 @@ class Associator:
         return last[0], t.time - last[1]
 
     def _threshold(self, identity: Identity, t: Tracklet) -> float:
-        """The match threshold for this pair: looser when the walk between cameras fits a window."""
-        transit = self._transit(identity, t)
-        if transit is None or self.config.transition_relax == 1.0:
+        """The match threshold for this pair: looser when the walk between cameras fits a
+        window, or, where no window is known yet, when the identity has just left a camera."""
+        if self.config.transition_relax == 1.0:
             return self.match_threshold
-        window = self._window(transit[0], t.camera)
-        if window is not None and window[0] <= transit[1] <= window[1]:
-            return self.match_threshold * self.config.transition_relax
+        relaxed = self.match_threshold * self.config.transition_relax
+        transit = self._transit(identity, t)
+        window = self._window(transit[0], t.camera) if transit else None
+        if window is not None:
+            return relaxed if window[0] <= transit[1] <= window[1] else self.match_threshold
+        if self._just_left(identity, t.time):
+            return relaxed
         return self.match_threshold
+
+    def _just_left(self, identity: Identity, now: float) -> bool:
+        """Live nowhere, and last seen at most ``handover_seconds`` ago."""
+        if not self.config.handover_seconds or any(track is not None for track, _ in identity.seen.values()):
+            return False
+        return now - identity.last_time <= self.config.handover_seconds
 
     def _feasible(self, identity: Identity, t: Tracklet) -> bool:
         live_here = identity.seen.get(t.camera, (None, 0.0))[0]
@@ -274,13 +295,20 @@ class Associator:
             return {}
         ids = [int(self.bank.owner[c]) for c in close]
         cost = np.full((len(new), len(close)), INFEASIBLE)
+        plausible = np.zeros((len(new), len(close)), bool)  # feasible and within the loosest threshold
         for j, (col, gid) in enumerate(zip(close, ids)):
             identity = self.identities.get(gid)
             for i, t in enumerate(new):
                 if identity is None or dist[i, col] >= loosest or not self._feasible(identity, t):
                     continue
+                plausible[i, j] = True
                 if dist[i, col] < self._threshold(identity, t):
                     cost[i, j] = dist[i, col]
+        # a match that needs the relaxed threshold is taken only when it is the one plausible
+        # pairing for both sides: look-alikes walking together are left to appearance alone
+        relaxed = (cost < INFEASIBLE) & (cost >= self.match_threshold)
+        crowded = (plausible.sum(axis=1, keepdims=True) > 1) | (plausible.sum(axis=0, keepdims=True) > 1)
+        cost[relaxed & crowded] = INFEASIBLE
         rows, cols = linear_sum_assignment(cost)
         return {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < INFEASIBLE}
 

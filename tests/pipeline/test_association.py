@@ -198,14 +198,25 @@ class AllPairsReference:
         ids = list(self.gallery)
         matched = {}
         if new and ids:
+            loose = self.thr * self.cfg.transition_relax
             cost = np.full((len(new), len(ids)), 1e6)
+            plausible = np.zeros(cost.shape, bool)
             for i, t in enumerate(new):
                 for j, g in enumerate(ids):
                     d = 1 - max(float(e @ t.embedding) for e in self.gallery[g])
-                    if d < self.thr and self.feasible(g, t):
+                    if d >= loose or not self.feasible(g, t):
+                        continue
+                    plausible[i, j] = True
+                    # handover: live nowhere and last seen at most handover_seconds ago
+                    left = all(track is None for track, _ in self.seen[g].values())
+                    recent = t.time - max(when for _, when in self.seen[g].values()) <= self.cfg.handover_seconds
+                    if d < self.thr or (left and recent and self.cfg.handover_seconds):
                         cost[i, j] = d
+            for i, j in zip(*np.nonzero(cost < 1e6)):  # a relaxed match must be the only plausible one
+                if cost[i, j] >= self.thr and (plausible[i].sum() > 1 or plausible[:, j].sum() > 1):
+                    cost[i, j] = 1e6
             rows, cols = linear_sum_assignment(cost)
-            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < self.thr}
+            matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < 1e6}
         for i, t in enumerate(new):
             gid = matched.get(i)
             if gid is None:
@@ -237,7 +248,13 @@ class AllPairsReference:
 def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
     rng = np.random.default_rng(seed)
     cfg = AssociationConfig(
-        match_threshold=0.3, merge_threshold=0.2, gallery_size=4, forget_after_seconds=0.0, learn_transitions=False
+        match_threshold=0.3,
+        merge_threshold=0.2,
+        gallery_size=4,
+        forget_after_seconds=0.0,
+        learn_transitions=False,
+        transition_relax=1.3,
+        handover_seconds=2.0,
     )
     people = rng.normal(size=(12, 6))
     fast, ref = Associator(cfg), AllPairsReference(cfg)
@@ -326,6 +343,47 @@ def test_a_transit_inside_a_window_may_match_on_weaker_appearance():
         g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
         assoc.end_track("cam1", 1, 1.0)
         assert (ids(assoc, [Tracklet("cam2", 1, weak, 4.0)])[("cam2", 1)] == g) is same
+
+
+def test_someone_who_just_left_a_camera_may_match_on_weaker_appearance_for_handover_seconds():
+    """Before any window is learned, an identity live nowhere and last seen at most
+    ``handover_seconds`` ago gets the relaxed threshold; later, or while it is still live
+    elsewhere, appearance alone decides."""
+    weak = unit(1, 1.1)  # distance 0.327 to unit(1, 0): above 0.3, under 1.2 x 0.3 = 0.36
+    cases = [  # (relax, handover_seconds, seconds after the track ended, same id?)
+        (1.2, 8.0, 3.0, True),
+        (1.2, 8.0, 9.0, False),  # walked too long ago to be the one arriving
+        (1.2, 0.0, 3.0, False),  # handover off: only learned or known windows relax
+        (1.0, 8.0, 3.0, False),  # no relaxation at all
+    ]
+    for relax, handover, gap, same in cases:
+        assoc = Associator(
+            AssociationConfig(match_threshold=0.3, transition_relax=relax, handover_seconds=handover, learn_transitions=False)
+        )
+        g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+        assoc.end_track("cam1", 1, 1.0)
+        got = ids(assoc, [Tracklet("cam2", 1, weak, 1.0 + gap)])[("cam2", 1)]
+        assert (got == g) is same, (relax, handover, gap)
+    # two look-alikes (0.2 apart: not one person by the 0.18 merge threshold) left cam1
+    # together: a weak match to either is not taken on the relaxed threshold, appearance alone
+    # must decide between them; a clearly close one still matches
+    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    got = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0), Tracklet("cam1", 2, unit(0.8, 0.6, 0), 0.0)])
+    for track in (1, 2):
+        assoc.end_track("cam1", track, 1.0)
+    vague = unit(1, 0.3, 1.05)  # 0.325 and 0.338 from the two: both plausible under 0.36, neither under 0.3
+    assert ids(assoc, [Tracklet("cam2", 5, vague, 3.0)])[("cam2", 5)] not in got.values()
+    close = unit(1, -0.2, 0)  # 0.019 from the first, 0.333 from the second
+    assert ids(assoc, [Tracklet("cam3", 6, close, 3.0)])[("cam3", 6)] == got[("cam1", 1)]
+    # ... and with only one of them gone, the vague one is taken on the relaxed threshold
+    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    alone = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 1.0)
+    assert ids(assoc, [Tracklet("cam2", 5, vague, 3.0)])[("cam2", 5)] == alone
+    # still live in cam1 (its track not ended): no relaxation, the weak look-alike is someone else
+    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    assert ids(assoc, [Tracklet("cam2", 1, weak, 3.0)])[("cam2", 1)] != g
 
 
 def test_crops_that_are_half_someone_else_do_not_shape_the_tracklet():
