@@ -251,6 +251,8 @@ class StoreWriter:
                     "end_time = MAX(COALESCE(end_time, ?), ?) WHERE camera = ? AND track_id = ?",
                     (event.frame, event.frame, event.time, event.time, event.camera, event.track_id),
                 )
+                row = self._tracklet_ids.pop((event.camera, int(event.track_id)), None)  # memory stays flat
+                self._thumbs.pop(row, None)
             elif isinstance(event, GlobalIdAssigned):
                 tid = self._tracklet(event.camera, event.track_id, event.frame, event.time, event.box)
                 c.execute(
@@ -325,7 +327,10 @@ class StoreWriter:
     def _tracklet(self, camera: str, track_id: int, frame: int | None, t: float | None, box) -> int:
         key = (camera, int(track_id))
         row = self._tracklet_ids.get(key)
-        if row is None:
+        if row is None:  # a track this run has not seen, or one that ended (an id decided at its end)
+            found = self.conn.execute("SELECT id FROM tracklets WHERE camera = ? AND track_id = ?", key).fetchone()
+            if found is not None:
+                return int(found[0])
             self.conn.execute("INSERT OR IGNORE INTO cameras (name) VALUES (?)", (camera,))
             cur = self.conn.execute(
                 "INSERT INTO tracklets (camera, track_id, start_frame, end_frame, start_time, end_time, first_box, last_box) "

@@ -133,11 +133,13 @@ def test_tracklets_box_summary_thumbnails_and_merges_are_kept(tmp_path):
         e = unit(np.eye(4)[i % 4] + 1)
         w.on_event(CropEmbedded("a", 1, i, i / 10, (0, 0, 10, 20), crop(10 * i), e, q, e))
     w.on_event(frame("a", 3, [1], [(2, 2, 14, 32)]))  # 12 x 30
+    w.on_event(tick(1))
     w.on_event(TrackEnded("a", 1, 4, 0.4))
+    w.on_event(GlobalIdAssigned("a", 1, 5, 0.4, False))  # decided at its end (after TrackEnded): same tracklet
     w.on_event(TrackStarted("b", 1, 2, 0.2, (0, 0, 5, 5)))
     w.on_event(GlobalIdAssigned("b", 1, 6, 0.2, True))
     w.on_event(GlobalIdMerged(5, 6, 0.1, 0.5))
-    w.on_event(tick(1))
+    w.on_event(tick(2))
     w.close()
     conn = open_reader(tmp_path / "s.db")
     row = conn.execute(
@@ -152,7 +154,9 @@ def test_tracklets_box_summary_thumbnails_and_merges_are_kept(tmp_path):
     assert conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 4
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta["run_id"] == "run-1" and meta["finished"] == "1" and meta["model_dim"] == "4"
-    assert conn.execute("SELECT tick, embed FROM ticks").fetchall() == [(1, 2.0)]
+    assert conn.execute("SELECT tick, embed FROM ticks").fetchall() == [(1, 2.0), (2, 2.0)]
+    assert conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0] == 2
+    assert w._tracklet_ids == {("b", 1): 2} and set(w._thumbs) == set()  # the ended track is forgotten
 
 
 def test_a_stuck_writer_drops_crops_never_blocks_and_keeps_the_decisions(tmp_path):
