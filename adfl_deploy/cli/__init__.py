@@ -26,6 +26,7 @@ COMMANDS = {
     "mtmc": ("adfl_deploy.cli.mtmc", False),
     "search": ("adfl_deploy.cli.search", False),
     "serve": ("adfl_deploy.cli.serve", False),
+    "associate": ("adfl_deploy.cli.associate", False),
 }
 
 EPILOG = """examples:
@@ -42,6 +43,7 @@ EPILOG = """examples:
   adfl bench --pipeline                                per-stage latency, max real-time streams
   adfl search --db out/demo/track/adfl.db --image crop.jpg   where else, and when, was this person?
   adfl serve out/demo/track                            web view: live mosaic, identities, search by image
+  adfl associate --broker redis://127.0.0.1:6379/adfl  central associator for edge nodes (adfl track --publish URL)
 """
 
 

@@ -10,6 +10,7 @@ EXAMPLES = """examples:
   adfl track --source cam1=door.mp4 --source cam2=hall.mp4 --out out/track
   adfl track --source cam1=rtsp://10.0.0.5/stream --source cam2=0 --model out/edge --backend auto
   adfl track --config track.yaml                  # every field of the pipeline config (see --print-config)
+  adfl track --source cam1=a.mp4 --publish redis://10.0.0.2:6379/adfl --node door   # an edge node (adfl associate)
 """
 
 
@@ -41,6 +42,18 @@ def add_parser(sub) -> None:
         metavar="KEY=VALUE",
         help="override any config field, e.g. association.merge_threshold=0.3",
     )
+    p.add_argument(
+        "--publish",
+        metavar="redis://HOST:PORT/STREAM",
+        help="edge node: send each tracklet to a central associator (adfl associate) over Redis Streams and label this "
+        "node's outputs with the global ids it decides",
+    )
+    p.add_argument("--node", help="this node's name in its messages (default: the host name)")
+    p.add_argument(
+        "--publish-buffer-disk",
+        action="store_true",
+        help="while the broker is away, hold messages in --out/publish-buffer.jsonl instead of memory",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -56,6 +69,9 @@ def run(args) -> int:
         "max_frames": args.max_frames,
         "write_videos": False if args.no_video else None,
         "show": True if args.show else None,
+        "publish.url": args.publish,
+        "publish.node": args.node,
+        "publish.buffer_disk": True if args.publish_buffer_disk else None,
     }
     data = config.to_dict(config.with_overrides(base, flags, args.set))
     if not data["sources"] and not args.print_config:  # the embedded default: the generated scene, with its detector

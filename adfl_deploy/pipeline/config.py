@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from adfl_deploy.association.associator import AssociationConfig
+from adfl_deploy.broker.config import PublishConfig
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.files import safe_name
 from adfl_deploy.pipeline.sources import SourceConfig
@@ -47,6 +48,9 @@ class PipelineConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)
+    #: an edge node: send tracklets to a central associator (``adfl associate``) over a broker
+    #: instead of associating here (``publish.url`` empty = this process associates)
+    publish: PublishConfig = field(default_factory=PublishConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:

@@ -322,7 +322,9 @@ class Pipeline:
         descriptor = self.scheduler.descriptor(key)
         if key in self.associator.assignment or descriptor is None:
             return
-        for decision in self.associator.associate([Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]):
+        # a remote associator (adfl_deploy.broker) sends these apart from the tick's batch
+        associate = getattr(self.associator, "associate_ending", self.associator.associate)
+        for decision in associate([Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]):
             self._publish_decision(decision)
 
     def _publish_decision(self, decision) -> None:
@@ -426,6 +428,10 @@ class Pipeline:
                 for tid in sorted(cam.live_tracks):
                     if cam.last_frame is not None:
                         self._decide_before_end(cam.name, tid, cam.last_frame)
+            settle = getattr(self.associator, "settle", None)
+            if settle is not None:  # a remote associator: the decisions still on their way
+                for decision in settle():
+                    self._publish_decision(decision)
         except OSError as exc:
             failure = exc
         for close in self._closers:
@@ -541,6 +547,22 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Summary:
     """``adfl track``: build and check everything, then claim ``cfg.out``, subscribe the
     configured sinks and run. A run that cannot start leaves ``cfg.out`` untouched."""
     pipeline = Pipeline.from_config(cfg)
+    remote = None
+    if cfg.publish.url:  # an edge node: a central associator (adfl associate) decides; the broker must answer now
+        from adfl_deploy.broker.edge import RemoteAssociator
+
+        local = pipeline.associator
+        remote = RemoteAssociator(
+            cfg.publish,
+            list(pipeline.cameras),
+            pipeline.run_id,
+            local.config,
+            local.match_threshold,
+            local.merge_threshold,
+            pipeline.embedder.name,
+            cfg.out,
+        )
+        pipeline.associator = remote
     out = Path(cfg.out)
     folder = RunFolder.claim(out, pipeline.run_id, keep_previous=3)
     try:
@@ -550,6 +572,8 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Summary:
         folder.write_manifest(cameras, sinks)
         config_io.save(cfg, out / "config.yaml")
         try:
+            if remote is not None:
+                pipeline.subscribe(remote)
             for name in sinks:
                 pipeline.subscribe(SINKS.get(name)(out, cameras, cfg))
             if cfg.show:

@@ -130,12 +130,19 @@ class MotSink:
     """``mot/CAMERA.txt`` for every camera: rows of the tracks that have a global id. Rows of a
     track still waiting for its id (the association's delayed decision) are held and written
     with the id once it is decided, or dropped if the track ends first; at most
-    ``max_pending`` rows per track are held."""
+    ``max_pending`` rows per track are held. ``keep_ended`` (an edge node, whose ids come
+    back from a central associator after a round trip): rows of a track that ended undecided
+    wait for its id too, for at most ``max_ended`` such tracks (oldest dropped first)."""
 
-    def __init__(self, folder: Path, cameras: list[str], max_pending: int = 600) -> None:
+    def __init__(
+        self, folder: Path, cameras: list[str], max_pending: int = 600, keep_ended: bool = False, max_ended: int = 2000
+    ) -> None:
         self.writers = {cam: MotWriter(folder / f"{cam}.txt") for cam in cameras}
         self.pending: dict[tuple[str, int], list[tuple[int, np.ndarray, float]]] = {}
         self.max_pending = max_pending
+        self.keep_ended = keep_ended
+        self.max_ended = max_ended
+        self._ended: dict[tuple[str, int], None] = {}  # ended tracks whose rows wait, oldest first
 
     def on_event(self, event) -> None:
         if isinstance(event, FrameTracked):
@@ -150,11 +157,19 @@ class MotSink:
                     del held[: max(0, len(held) - self.max_pending)]
         elif isinstance(event, GlobalIdAssigned):
             held = self.pending.pop((event.camera, event.track_id), [])
+            self._ended.pop((event.camera, event.track_id), None)
             writer = self.writers[event.camera]
             for frame, box, conf in held:
                 writer.add(frame, [event.global_id], box[None], np.array([conf]))
         elif isinstance(event, TrackEnded):
-            self.pending.pop((event.camera, event.track_id), None)
+            key = (event.camera, event.track_id)
+            if not self.keep_ended:
+                self.pending.pop(key, None)
+            elif key in self.pending:
+                self._ended[key] = None
+                while len(self._ended) > self.max_ended:
+                    self.pending.pop(next(iter(self._ended)), None)
+                    del self._ended[next(iter(self._ended))]
         elif isinstance(event, TickStats):
             for writer in self.writers.values():
                 writer.flush()
@@ -326,7 +341,8 @@ def _events_sink(out: Path, cameras: list[str], config) -> EventLog:
 
 @SINKS.register("mot")
 def _mot_sink(out: Path, cameras: list[str], config) -> MotSink:
-    return MotSink(out / "mot", cameras)
+    publish = getattr(config, "publish", None)
+    return MotSink(out / "mot", cameras, keep_ended=bool(publish is not None and publish.url))
 
 
 @SINKS.register("videos")

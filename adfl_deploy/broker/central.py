@@ -1,0 +1,477 @@
+"""``CentralAssociator``: the one ``Associator`` of many edge nodes, behind ``adfl associate``.
+
+It reads every node's messages through a consumer group and feeds them to one
+``adfl_deploy.association.Associator`` (the same class a single process uses) in the order a
+single process would: inputs are grouped by their frame time, and a group is solved once every
+live node has finished that time (its ``tick`` watermark), so one group holds the tracklets of
+all cameras at that moment and is solved jointly, as one tick of ``adfl track`` on all cameras
+would. Inside a group: tracks that end before they had an id (and track ends), by camera and
+message order; then the tick's batch; then tracks linked when a node's run closed. A node that
+has sent nothing for ``node_timeout`` seconds is not waited for (its later messages are solved
+late, in the next group).
+
+Each solved group becomes one entry of the decision stream, written and acknowledged in one
+transaction (``MULTI``): the decisions for the nodes and, with the ids of its inputs, the
+associator's journal. The associator is deterministic given its ordered inputs, so a restart
+(after ``kill -9`` too) rebuilds its state by replaying the journal without publishing, then
+takes the messages that were delivered but not acknowledged: those already in the journal are
+acknowledged and skipped, the others solved. Delivery is at least once; a message a node resent
+(same node, run and ``seq``) is recognised and dropped, and decisions are idempotent by tracklet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from adfl_deploy.association.associator import AssociationConfig, Associator
+from adfl_deploy.broker import messages as msgs
+from adfl_deploy.broker.config import BrokerError, parse_broker_url
+from adfl_deploy.broker.edge import connect
+from adfl_deploy.files import atomic_write_text
+from adfl_deploy.timing import latency_window
+
+log = logging.getLogger(__name__)
+
+GROUP = "associators"
+
+
+def camera_order(camera: str) -> list:
+    """cam2 before cam10: the order a single process lists numbered cameras in."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", camera)]
+
+
+@dataclass
+class Node:
+    name: str
+    run: str = ""
+    cameras: list[str] = field(default_factory=list)
+    watermark: float = -math.inf
+    ended: bool = False
+    last_wall: float = 0.0
+    messages: int = 0
+
+
+class CentralAssociator:
+    def __init__(
+        self,
+        url: str,
+        config: AssociationConfig = AssociationConfig(),
+        consumer: str = "associator-1",
+        node_timeout: float = 10.0,
+        out: str | Path | None = None,
+        summary_seconds: float = 5.0,
+        client=None,
+    ) -> None:
+        self.where = parse_broker_url(url)
+        self.url = url
+        self.config = config
+        self.consumer = consumer
+        self.node_timeout = node_timeout
+        self.out = Path(out) if out is not None else None
+        self.summary_seconds = summary_seconds
+        self.client = client if client is not None else connect(url)
+        self.associator: Associator | None = None
+        self.settings: dict | None = None
+        self.nodes: dict[str, Node] = {}
+        self.pending: list[msgs.Message] = []
+        self.marks: list[str] = []  # ids of hello/tick/bye messages, acknowledged with the next entry
+        self.done: set[str] = set()  # input ids in the journal
+        self.max_seq: dict[tuple[str, str], int] = {}
+        self.solved_time = -math.inf
+        self.counts: Counter = Counter()
+        self.latency_ms = latency_window()
+        self.cost_ms_per_tracklet = latency_window()
+        self.replayed = {"groups": 0, "inputs": 0, "missing_inputs": 0, "mismatched_groups": 0}
+        self.health: dict = {}
+        self._last_summary = 0.0
+        self._stop = False
+        self.started = time.time()
+
+    # -- the associator and its settings ----------------------------------------------------------
+    @property
+    def settings_key(self) -> str:
+        return f"{self.where.stream}:associator"
+
+    def _ensure_associator(self, hello: dict | None) -> Associator:
+        """The first node's calibrated thresholds (unless set here), kept in the broker so a
+        restarted associator uses the same ones."""
+        if self.associator is not None:
+            return self.associator
+        stored = self.client.get(self.settings_key)
+        if stored:
+            settings = json.loads(stored)
+        else:
+            settings = {
+                "match_threshold": self.config.match_threshold or (hello or {}).get("match_threshold"),
+                "merge_threshold": self.config.merge_threshold or (hello or {}).get("merge_threshold"),
+            }
+            self.client.set(self.settings_key, json.dumps(settings))
+        self.settings = settings
+        cfg = dataclasses.replace(
+            self.config, match_threshold=settings["match_threshold"], merge_threshold=settings["merge_threshold"]
+        )
+        self.associator = Associator(cfg)
+        log.info("associate: match threshold %.3f, merge %.3f", self.associator.match_threshold, self.associator.merge_threshold)
+        return self.associator
+
+    # -- solving -----------------------------------------------------------------------------------
+    def apply(self, group: list[msgs.Message]) -> list:
+        """Feed one group of inputs (one frame time, or late ones) to the associator in the
+        single process's order; returns the decisions."""
+        assoc = self._ensure_associator(None)
+        decisions = []
+        key = lambda m: (m.time, camera_order(m.camera), m.seq)  # noqa: E731
+        for phase in (msgs.ENDING, msgs.TICK, msgs.CLOSING):
+            batch = sorted((m for m in group if m.phase == phase), key=key)
+            if phase == msgs.TICK:
+                tracklets = [m.tracklet for m in batch if m.kind == "tr"]
+                if tracklets:
+                    decisions += assoc.associate(tracklets)
+                ends = [m for m in batch if m.kind == "end"]
+                batch = ends  # an end in a tick's phase is not sent by nodes; treat it as one
+            else:
+                for m in batch:
+                    if m.kind == "tr":
+                        if m.key not in assoc.assignment:  # a single process links an ending track only without an id
+                            decisions += assoc.associate([m.tracklet])
+                    elif m.kind == "end":
+                        assoc.end_track(m.camera, m.track_id, m.time)
+                continue
+            for m in batch:
+                assoc.end_track(m.camera, m.track_id, m.time)
+        return decisions
+
+    def ready_time(self, now: float | None = None) -> float:
+        """Groups up to this frame time can be solved: every node still sending has finished it."""
+        now = time.monotonic() if now is None else now
+        waiting = [n.watermark for n in self.nodes.values() if not n.ended and now - n.last_wall < self.node_timeout]
+        return min(waiting, default=math.inf)
+
+    def solve(self, now: float | None = None) -> int:
+        """Solve every group that is ready; returns how many."""
+        limit = self.ready_time(now)
+        due = [m for m in self.pending if m.time <= limit]
+        if not due:
+            if self.marks and not self.pending:
+                self._ack_marks()
+            return 0
+        self.pending = [m for m in self.pending if m.time > limit]
+        by_time: dict[float, list] = {}
+        for m in due:
+            by_time.setdefault(m.time, []).append(m)
+        for t in sorted(by_time):
+            group = by_time[t]
+            t0 = time.perf_counter()
+            decisions = self.apply(group)
+            cost = 1000 * (time.perf_counter() - t0)
+            tracklets = sum(m.kind == "tr" for m in group)
+            if tracklets:
+                self.cost_ms_per_tracklet.append(cost / tracklets)
+            self._publish(t, group, decisions)
+            self.solved_time = max(self.solved_time, t)
+        return len(by_time)
+
+    def _publish(self, t: float, group: list[msgs.Message], decisions: list) -> None:
+        ids = [m.id for m in group]
+        entry = msgs.encode_group(t, ids, decisions, {n.name: n.watermark for n in self.nodes.values()})
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.where.results, entry)
+        pipe.xack(self.where.stream, GROUP, *ids, *self.marks)
+        pipe.execute()
+        self.marks = []
+        self.done.update(ids)
+        now_ms = time.time() * 1000
+        for m in group:
+            if m.kind == "tr":
+                self.latency_ms.append(now_ms - int(m.id.split("-")[0]))
+        self.counts["decisions"] += len(decisions)
+        self.counts["groups"] += 1
+
+    def _ack_marks(self) -> None:
+        self.client.xack(self.where.stream, GROUP, *self.marks)
+        self.marks = []
+
+    # -- reading -----------------------------------------------------------------------------------
+    def ingest(self, entry_id, fields: dict, redelivered: bool = False) -> None:
+        try:
+            m = msgs.decode(entry_id, fields)
+        except (ValueError, KeyError) as exc:
+            log.warning("associate: skipping malformed message %s (%s)", entry_id, exc)
+            self.counts["malformed"] += 1
+            self.client.xack(self.where.stream, GROUP, entry_id)
+            return
+        if m.id in self.done:
+            self.counts["redelivered_done"] += 1  # solved before a restart: nothing changes
+            self.client.xack(self.where.stream, GROUP, m.id)
+            return
+        src = (m.node, m.run)
+        if not redelivered and m.seq <= self.max_seq.get(src, 0):
+            self.counts["duplicates"] += 1  # a node resent it after a lost reply
+            self.client.xack(self.where.stream, GROUP, m.id)
+            return
+        self.max_seq[src] = max(self.max_seq.get(src, 0), m.seq)
+        self.counts[m.kind] += 1
+        node = self.nodes.setdefault(m.node, Node(m.node))
+        node.last_wall = time.monotonic()
+        node.messages += 1
+        if m.kind == "hello":
+            if node.run != m.run:
+                node.ended, node.watermark = False, -math.inf
+            node.run, node.cameras = m.run, list(m.info.get("cameras", []))
+            self._check_hello(m)
+            self.marks.append(m.id)
+        elif m.kind == "tick":
+            node.watermark = max(node.watermark, m.time)
+            self.marks.append(m.id)
+        elif m.kind == "bye":
+            node.ended, node.watermark = True, math.inf
+            self.marks.append(m.id)
+        else:
+            node.ended = False
+            self.pending.append(m)
+
+    def _check_hello(self, m: msgs.Message) -> None:
+        assoc = self._ensure_associator(m.info)
+        thr = m.info.get("match_threshold")
+        if thr is not None and not math.isclose(thr, assoc.match_threshold, rel_tol=1e-6):
+            log.warning(
+                "associate: node %s calibrated match threshold %.3f, this associator uses %.3f (set it with --set)",
+                m.node,
+                thr,
+                assoc.match_threshold,
+            )
+            self.counts["threshold_mismatch"] += 1
+        others = {c: n.name for n in self.nodes.values() if n.name != m.node and not n.ended for c in n.cameras}
+        clash = sorted(set(m.info.get("cameras", [])) & set(others))
+        if clash:
+            log.warning(
+                "associate: camera %s of node %s is also a camera of node %s; camera names must be unique",
+                clash[0],
+                m.node,
+                others[clash[0]],
+            )
+
+    # -- restart -----------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Create the consumer group if needed, replay the journal (no publishing), then take
+        back what was delivered and not acknowledged."""
+        import redis
+
+        try:
+            self.client.xgroup_create(self.where.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        last = "-"
+        while True:
+            entries = self.client.xrange(self.where.results, min=last, max="+", count=500)
+            if last != "-":
+                entries = entries[1:]
+            if not entries:
+                break
+            for _eid, fields in entries:
+                self._replay(fields)
+            last = entries[-1][0]
+        if self.replayed["groups"]:
+            log.warning(
+                "associate: restarted; replayed %d groups (%d inputs) of the journal, %d global ids",
+                self.replayed["groups"],
+                self.replayed["inputs"],
+                len(self.associator.global_ids) if self.associator else 0,
+            )
+        # messages delivered to any consumer of the group and never acknowledged
+        start = "0-0"
+        while True:
+            reply = self.client.xautoclaim(self.where.stream, GROUP, self.consumer, min_idle_time=0, start_id=start, count=1000)
+            start, claimed = reply[0], reply[1]
+            for eid, fields in claimed:
+                if fields:
+                    self.ingest(eid, fields, redelivered=True)
+            if start in (b"0-0", "0-0"):
+                break
+        self.counts["redelivered"] = self.counts["redelivered_done"] + sum(1 for _ in self.pending)
+
+    def _replay(self, fields: dict) -> None:
+        group = msgs.decode_group(fields)
+        ids = group["inputs"]
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.xrange(self.where.stream, min=i, max=i)
+        found = []
+        for got in pipe.execute():
+            if not got:
+                self.replayed["missing_inputs"] += 1
+                continue
+            m = msgs.decode(got[0][0], got[0][1])
+            found.append(m)
+            src = (m.node, m.run)
+            self.max_seq[src] = max(self.max_seq.get(src, 0), m.seq)
+        decisions = self.apply(found) if found else []
+        if [msgs.decision_record(d) for d in decisions] != group["decisions"]:
+            self.replayed["mismatched_groups"] += 1
+        self.done.update(ids)
+        for name, wm in group["nodes"].items():
+            node = self.nodes.setdefault(name, Node(name))
+            node.watermark, node.ended = wm, math.isinf(wm) and wm > 0
+        self.solved_time = max(self.solved_time, group["t"])
+        self.replayed["groups"] += 1
+        self.replayed["inputs"] += len(ids)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def poll(self, block_ms: int = 100) -> int:
+        got = self.client.xreadgroup(GROUP, self.consumer, {self.where.stream: ">"}, count=2000, block=block_ms)
+        n = 0
+        for _stream, entries in got or []:
+            for eid, fields in entries:
+                self.ingest(eid, fields)
+                n += 1
+        return n
+
+    def request_stop(self) -> None:
+        self._stop = True
+
+    def finished(self) -> bool:
+        """Every node that spoke has said bye and everything is solved."""
+        return bool(self.nodes) and all(n.ended for n in self.nodes.values()) and not self.pending
+
+    def run(self, until_done: bool = False, max_seconds: float = 0.0) -> dict:
+        import redis
+
+        self.restore()
+        start = time.monotonic()
+        down_since = None
+        while not self._stop:
+            try:
+                self.poll()
+                self.solve()
+                if down_since is not None:
+                    log.warning("associate: broker %s is back after %.1f s", self.where, time.monotonic() - down_since)
+                    down_since = None
+                    self.restore_group()
+            except redis.ConnectionError as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("associate: broker %s unreachable (%s); retrying", self.where, type(exc).__name__)
+                    self.counts["outages"] += 1
+                time.sleep(0.5)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self.restore_group()  # the broker came back empty (no persistence): start the group again
+            if time.monotonic() - self._last_summary >= self.summary_seconds:
+                self._report(finished=False)
+            if until_done and self.finished():
+                break
+            if max_seconds and time.monotonic() - start > max_seconds:
+                break
+        return self._report(finished=True)
+
+    def restore_group(self) -> None:
+        import redis
+
+        try:
+            self.client.xgroup_create(self.where.stream, GROUP, id="0", mkstream=True)
+            log.warning("associate: the consumer group was missing on %s (a broker without persistence?); created it", self.where)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- health ------------------------------------------------------------------------------------
+    def measure_health(self) -> dict:
+        """Consumer-group pending count and lag, stream lengths, per-node watermarks."""
+        import redis
+
+        now = time.monotonic()
+        try:
+            pending = self.client.xpending(self.where.stream, GROUP)
+            groups = {(_s(g["name"])): g for g in self.client.xinfo_groups(self.where.stream)}
+            info = groups.get(GROUP, {})
+            health = {
+                "broker_up": True,
+                "pending": int(pending["pending"]),
+                "lag": info.get("lag"),
+                "stream_length": self.client.xlen(self.where.stream),
+                "decision_stream_length": self.client.xlen(self.where.results),
+            }
+        except redis.RedisError as exc:
+            health = {"broker_up": False, "error": type(exc).__name__}
+        health["unsolved_inputs"] = len(self.pending)
+        health["nodes"] = {
+            n.name: {
+                "run": n.run,
+                "cameras": n.cameras,
+                "watermark": n.watermark if math.isfinite(n.watermark) else ("ended" if n.watermark > 0 else None),
+                "seconds_since_last_message": round(now - n.last_wall, 3) if n.last_wall else None,
+                "live": not n.ended and bool(n.last_wall) and now - n.last_wall < self.node_timeout,
+                "messages": n.messages,
+            }
+            for n in self.nodes.values()
+        }
+        self.health = health
+        return health
+
+    def summary(self, finished: bool = False) -> dict:
+        lat = np.array(self.latency_ms) if self.latency_ms else None
+        cost = np.array(self.cost_ms_per_tracklet) if self.cost_ms_per_tracklet else None
+        assoc = self.associator
+        return {
+            "broker": str(self.where),
+            "consumer": self.consumer,
+            "finished": finished,
+            "seconds": time.time() - self.started,
+            "settings": self.settings,
+            "messages": dict(self.counts),
+            "global_ids": sorted(assoc.global_ids) if assoc else [],
+            "assigned_tracks": len(assoc.assignment) if assoc else 0,
+            "decision_latency_ms_p50": float(np.median(lat)) if lat is not None else None,
+            "decision_latency_ms_p99": float(np.percentile(lat, 99)) if lat is not None else None,
+            "cost_ms_per_tracklet_p50": float(np.median(cost)) if cost is not None else None,
+            "cost_ms_per_tracklet_p99": float(np.percentile(cost, 99)) if cost is not None else None,
+            "replayed": self.replayed,
+            "learned_transitions": assoc.transit_model.as_dict() if assoc else {},
+            "health": self.health,
+        }
+
+    def _report(self, finished: bool) -> dict:
+        self._last_summary = time.monotonic()
+        health = self.measure_health()
+        live = sum(1 for n in health["nodes"].values() if n["live"])
+        log.info(
+            "associate: %d nodes (%d live), pending %s, lag %s, unsolved %d, %d decisions, %d global ids",
+            len(health["nodes"]),
+            live,
+            health.get("pending"),
+            health.get("lag"),
+            health["unsolved_inputs"],
+            self.counts["decisions"],
+            len(self.associator.global_ids) if self.associator else 0,
+        )
+        data = self.summary(finished)
+        if self.out is not None:
+            atomic_write_text(self.out / "summary.json", json.dumps(data, indent=2, default=_plain) + "\n")
+        return data
+
+
+def _s(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+__all__ = ["BrokerError", "CentralAssociator", "GROUP", "Node", "camera_order"]

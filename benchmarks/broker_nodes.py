@@ -1,0 +1,194 @@
+"""Three edge nodes and one central associator against one process, on one generated scene.
+
+    .venv/bin/python benchmarks/broker_nodes.py --scene out/scene6 --cameras 6 --seconds 20 [--kill-associator S]
+
+Generates the scene (``adfl scene``) if needed, starts a private ``redis-server`` (append-only
+file in a temporary folder), runs ``adfl track`` once on all cameras (one process), then
+``adfl associate --until-done`` and N ``adfl track --publish`` processes with the cameras split
+between them, and scores both with MTMC IDF1 (``adfl_deploy.evaluation.mtmc``: the nodes' MOT
+files taken together). ``--kill-associator S`` kills the associator with SIGKILL after S
+seconds and starts it again. Writes results/broker-nodes-cpu.json (date, machine, command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ADFL = [sys.executable, "-m", "adfl_deploy.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(folder: Path, port: int, persist: bool = True) -> subprocess.Popen:
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
+    if persist:
+        args += ["--appendonly", "yes", "--appendfsync", "always"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def write_config(path: Path, scene: Path, cameras: list[str], out: Path, extra: dict | None = None) -> Path:
+    import yaml
+
+    data = {
+        "sources": [f"{c}={scene / c / 'video.mp4'}" for c in cameras],
+        "detections": {c: str(scene / c / "gt" / "gt.txt") for c in cameras},
+        "out": str(out),
+        "write_videos": False,
+        "sinks": ["events", "mot", "summary"],
+        **(extra or {}),
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def assignments(run: Path) -> dict:
+    """(camera, track) -> global id from a run's events.jsonl, merges applied at the end."""
+    out, merged = {}, {}
+    for line in (run / "events.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["event"] == "global_id_assigned":
+            out[(rec["camera"], rec["track_id"])] = rec["global_id"]
+        elif rec["event"] == "global_id_merged":
+            merged[rec["merged"]] = rec["kept"]
+
+    def final(g):
+        while g in merged:
+            g = merged[g]
+        return g
+
+    return {k: final(g) for k, g in out.items()}
+
+
+def score(scene: Path, runs: dict[str, Path]):
+    from adfl_deploy.evaluation import mtmc
+
+    return mtmc.score({c: scene / c / "gt" / "gt.txt" for c in runs}, {c: runs[c] / "mot" / f"{c}.txt" for c in runs})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scene", default="out/scene6")
+    ap.add_argument("--cameras", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--people", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=21)
+    ap.add_argument("--size", default="480x270")
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--out", default="out/broker-nodes")
+    ap.add_argument("--kill-associator", type=float, default=0.0, help="SIGKILL the associator after this many seconds")
+    ap.add_argument("--results", default="results/broker-nodes-cpu.json")
+    args = ap.parse_args()
+    scene, out = Path(args.scene), Path(args.out)
+    subprocess.run(
+        [*ADFL, "scene", "--cameras", str(args.cameras), "--seconds", str(args.seconds), "--people", str(args.people),
+         "--seed", str(args.seed), "--size", args.size, "--out", str(scene)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    cameras = [f"cam{i + 1}" for i in range(args.cameras)]
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.time()
+    single = out / "single"
+    subprocess.run([*ADFL, "track", "--config", str(write_config(out / "single.yaml", scene, cameras, single))], check=True)
+    single_s = time.time() - t0
+
+    tmp = Path(tempfile.mkdtemp(prefix="adfl-redis-"))
+    port = free_port()
+    redis = start_redis(tmp, port)
+    url = f"redis://127.0.0.1:{port}/adfl"
+    split = [cameras[i :: args.nodes] for i in range(args.nodes)]
+    split = [sorted(cameras[i * len(cameras) // args.nodes : (i + 1) * len(cameras) // args.nodes]) for i in range(args.nodes)]
+    assoc_cmd = [*ADFL, "associate", "--broker", url, "--until-done", "--out", str(out / "associate"), "--summary-seconds", "1"]
+    log = open(out / "associate.log", "w")  # noqa: SIM115
+    try:
+        t0 = time.time()
+        assoc = subprocess.Popen(assoc_cmd, stdout=log, stderr=subprocess.STDOUT)
+        nodes = []
+        for i, cams in enumerate(split):
+            cfg = write_config(out / f"node{i + 1}.yaml", scene, cams, out / f"node{i + 1}")
+            nodes.append(
+                subprocess.Popen([*ADFL, "track", "--config", str(cfg), "--publish", url, "--node", f"node{i + 1}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            )  # fmt: skip
+        restarts = 0
+        if args.kill_associator:
+            time.sleep(args.kill_associator)
+            if assoc.poll() is None:
+                assoc.send_signal(signal.SIGKILL)
+                assoc.wait()
+                restarts = 1
+                assoc = subprocess.Popen(assoc_cmd, stdout=log, stderr=subprocess.STDOUT)
+        node_out = [p.communicate()[0] for p in nodes]
+        assoc.wait(timeout=120)
+        nodes_s = time.time() - t0
+    finally:
+        for p in [assoc, *nodes]:
+            if p.poll() is None:
+                p.kill()
+        redis.terminate()
+        redis.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    for i, text in enumerate(node_out):
+        print(f"node{i + 1}: {text.strip().splitlines()[-2] if text.strip() else ''}")
+    runs = {c: out / f"node{i + 1}" for i, cams in enumerate(split) for c in cams}
+    one = score(scene, dict.fromkeys(cameras, single))
+    many = score(scene, runs)
+    a1 = assignments(single)
+    a3 = {}
+    for i in range(args.nodes):
+        a3.update(assignments(out / f"node{i + 1}"))
+    same = sum(a3.get(k) == g for k, g in a1.items())
+    central = json.loads((out / "associate" / "summary.json").read_text())
+    node_stats = [json.loads((out / f"node{i + 1}" / "summary.json").read_text())["sinks"]["publish"] for i in range(args.nodes)]
+    result = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "scene": {"cameras": args.cameras, "seconds": args.seconds, "people": args.people, "seed": args.seed, "size": args.size},
+        "nodes": {f"node{i + 1}": cams for i, cams in enumerate(split)},
+        "associator_killed_and_restarted": restarts,
+        "one_process": {"mtmc_idf1": one.idf1, "seconds": single_s},
+        "nodes_and_associator": {"mtmc_idf1": many.idf1, "seconds": nodes_s},
+        "idf1_difference": many.idf1 - one.idf1,
+        "tracks_assigned_one_process": len(a1),
+        "tracks_assigned_nodes": len(a3),
+        "same_final_global_id": same,
+        "associator": {k: central[k] for k in ("messages", "decision_latency_ms_p50", "decision_latency_ms_p99",
+                                                "cost_ms_per_tracklet_p50", "cost_ms_per_tracklet_p99", "replayed")},
+        "publish": node_stats,
+    }  # fmt: skip
+    print(json.dumps({k: result[k] for k in ("one_process", "nodes_and_associator", "idf1_difference", "same_final_global_id",
+                                              "tracks_assigned_one_process", "tracks_assigned_nodes")}, indent=1))  # fmt: skip
+    if args.results:
+        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
