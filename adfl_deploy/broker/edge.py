@@ -46,8 +46,14 @@ def connect(url: str, timeout: float = 2.0):
         import redis
     except ImportError:
         raise BrokerError("the broker needs the redis client: pip install redis (part of the base install)") from None
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     where = parse_broker_url(url)
+    # no hidden retries with backoff inside the client: the node buffers and retries on its own
+    # clock (retry_seconds) and the camera loop must never wait seconds on a dead broker
     client = redis.Redis(
+        retry=Retry(NoBackoff(), 0),
         host=where.host,
         port=where.port,
         db=where.db,

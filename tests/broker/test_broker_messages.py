@@ -1,0 +1,78 @@
+"""The broker's wire format, URL parsing and resend buffers, without a broker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adfl_deploy.association import Tracklet
+from adfl_deploy.broker import PublishConfig, parse_broker_url
+from adfl_deploy.broker import messages as msgs
+from adfl_deploy.broker.buffer import DiskBuffer, MemoryBuffer
+from adfl_deploy.errors import ConfigError
+from adfl_deploy.events import GlobalIdAssigned, GlobalIdMerged
+
+
+def test_broker_urls_parse_or_fail_in_one_line():
+    url = parse_broker_url("redis://10.0.0.2:6380/site-a")
+    assert (url.host, url.port, url.stream, url.results) == ("10.0.0.2", 6380, "site-a", "site-a:decisions")
+    assert parse_broker_url("redis://localhost").port == 6379 and parse_broker_url("redis://localhost").stream == "adfl"
+    for bad in ("http://h:1/x", "redis://:1/x", "redis://h:99999/x", "redis://h:1/a b", "h:6379"):
+        with pytest.raises(ConfigError) as err:
+            parse_broker_url(bad)
+        assert "\n" not in str(err.value) and "redis://HOST:PORT/STREAM" in str(err.value)
+    with pytest.raises(ConfigError):
+        PublishConfig(url="redis://h/x", buffer_messages=0)
+    with pytest.raises(ConfigError):
+        PublishConfig(node="../evil")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_tracklet_survives_the_wire_bit_for_bit(dtype):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=128).astype(dtype)
+    emb /= np.linalg.norm(emb)
+    t = Tracklet("door", 17, emb, 12.3 + 1e-9, 123, (1.5, 2.25, 30.0, 80.125))
+    fields = msgs.tracklet("n1", "run1", 5, t, msgs.ENDING, quality=42.5)
+    # the broker hands values back as bytes
+    wire = {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
+    m = msgs.decode(b"1-0", wire)
+    assert (m.kind, m.node, m.run, m.seq, m.phase, m.quality, m.id) == ("tr", "n1", "run1", 5, msgs.ENDING, 42.5, "1-0")
+    back = m.tracklet
+    assert back.embedding.dtype == dtype and np.array_equal(back.embedding, emb)
+    assert (back.camera, back.track_id, back.time, back.frame, back.box) == ("door", 17, t.time, 123, t.box)
+    # what it costs on the wire: the descriptor plus about a hundred bytes of fields
+    assert 128 * np.dtype(dtype).itemsize < msgs.message_bytes(fields) < 128 * np.dtype(dtype).itemsize + 200
+
+
+def test_decisions_round_trip_through_a_group_record():
+    decisions = [GlobalIdAssigned("cam1", 3, 7, 1.5, True, 15, (1.0, 2.0, 3.0, 4.0)), GlobalIdMerged(2, 7, 0.12, 1.5)]
+    fields = msgs.encode_group(1.5, ["1-0", "2-0"], decisions, {"a": 1.5, "b": float("inf")})
+    group = msgs.decode_group({k.encode(): v.encode() for k, v in fields.items()})
+    assert [msgs.decision_from_record(r) for r in group["decisions"]] == decisions
+    assert group["inputs"] == ["1-0", "2-0"] and group["nodes"] == {"a": 1.5, "b": float("inf")}
+
+
+def test_malformed_messages_raise_value_error():
+    with pytest.raises(ValueError):
+        msgs.decode(b"1-0", {b"k": b"nonsense"})
+
+
+@pytest.mark.parametrize("kind", ["memory", "disk"])
+def test_the_resend_buffer_keeps_order_and_drops_the_oldest_beyond_its_bound(kind, tmp_path):
+    buf = MemoryBuffer(5) if kind == "memory" else DiskBuffer(tmp_path / "buf.jsonl", 5)
+    for i in range(8):  # 8 messages into room for 5: the three oldest go, counted by kind
+        buf.append({"k": "tick" if i < 2 else "tr", "seq": i, "emb": bytes([i, 255])})
+    assert len(buf) == 5 and dict(buf.dropped) == {"tick": 2, "tr": 1}
+    assert [f["seq"] for f in buf.peek(3)] == [3, 4, 5]
+    assert buf.peek(1)[0]["emb"] == bytes([3, 255])
+    buf.pop(2)
+    buf.append({"k": "end", "seq": 8})
+    assert [f["seq"] for f in buf.peek(10)] == [5, 6, 7, 8] and buf.peak == 5
+    buf.pop(4)
+    assert len(buf) == 0
+    if kind == "disk":
+        assert (tmp_path / "buf.jsonl").stat().st_size == 0  # emptied once everything was sent
+        buf.append({"k": "tr", "seq": 9})
+        assert [f["seq"] for f in buf.peek(5)] == [9]
+    buf.close()
