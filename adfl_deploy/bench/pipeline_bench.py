@@ -169,6 +169,11 @@ def _peaks() -> dict[str, float]:
 def run_benchmark(cfg: PipelineBenchConfig) -> dict:
     if min(cfg.streams) < 1 or cfg.target_streams < 1:
         raise ValueError("stream counts start at 1")
+    import os
+
+    from adfl_deploy.evaluation.sweep import code_version
+
+    load_before = os.getloadavg()
     peaks = _peaks() if cfg.profile else {}
     throughput = [_run(cfg, _scenes(cfg, n), f"throughput-{n}", realtime=False) for n in cfg.streams]
     best = max(throughput, key=lambda r: r["streams"])
@@ -179,6 +184,10 @@ def run_benchmark(cfg: PipelineBenchConfig) -> dict:
     )
     live = _run(cfg, target_scenes, "realtime", realtime=True)
     report = {
+        "code_version": code_version(),
+        # a shared machine: the 1-minute load average before the runs (and after, below); with
+        # more runnable threads than cores, wall-clock numbers stretch and CPU ms per frame much less
+        "load_average_1min": {"before": load_before[0]},
         "config": dataclasses.asdict(cfg),
         "throughput": throughput,
         "realtime": live,
@@ -197,6 +206,7 @@ def run_benchmark(cfg: PipelineBenchConfig) -> dict:
         report["peaks_gflop_per_s"] = {k: max(peaks[k], after[k]) for k in peaks}
         report["profile"] = stage_profile(cfg, best, report["peaks_gflop_per_s"])
         report["detectors"] = detector_profile(cfg, report["peaks_gflop_per_s"])
+    report["load_average_1min"]["after"] = os.getloadavg()[0]
     return report
 
 
