@@ -186,7 +186,7 @@ def evaluate_scene(scene, detectors: list[str], min_confidence: float, min_heigh
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| detector | recall | precision | AP@0.5 | people to find | detections | ms/frame (CPU) |",
+        "| detector | recall | precision | AP@0.5 | people to find | detections | ms/frame (decode + detect, CPU) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
