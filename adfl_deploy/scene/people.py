@@ -76,8 +76,3 @@ def load_rooms(folder: Path | None = None) -> list[tuple[np.ndarray, Room]]:
     if not rooms or any(image is None for image, _ in rooms):
         raise FileNotFoundError(f"scene backgrounds missing in {folder}; reinstall the package")
     return rooms
-
-
-def load_backgrounds(folder: Path | None = None) -> list[np.ndarray]:
-    """The rooms' images alone."""
-    return [image for image, _ in load_rooms(folder)]

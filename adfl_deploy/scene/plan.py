@@ -6,8 +6,11 @@ so the same person re-enters a camera after a long gap. Group members share a ro
 different lanes at different speeds, so they overtake and occlude each other.
 
 Every visit is a straight walk across the frame (feet from one side to the other, slightly
-toward or away from the camera); the box of a person at time ``t`` follows from the visit alone
-(``box_at``), which is also what ``gt.txt`` records.
+toward or away from the camera, inside the camera's lanes: on the floor, people between
+``PERSON_HEIGHT`` tall, heads inside the frame); where the feet are at time ``t`` follows from the
+visit alone (``position``), and the person's height from the camera's ground plane
+(``height_at``). Each camera sees a real room (``Room``: floor line, horizon, height ratio)
+through its own zoom and framing.
 """
 
 from __future__ import annotations
@@ -268,16 +271,3 @@ def position(visit: Visit, t: float) -> tuple[float, float] | None:
 def crop_index(frame: int, crops: int, visit: Visit) -> int:
     """Which of the person's crops shows them at this frame (changes every 3 frames: gait)."""
     return (frame // 3 + visit.global_id) % crops
-
-
-def box_at(
-    visit: Visit, look: CameraLook, frame: int, fps: float, frame_height: int, aspect: float
-) -> tuple[float, float, float, float] | None:
-    """(left, top, width, height) of the person at ``frame``, unclipped; ``aspect`` = w / h of the crop."""
-    where = position(visit, frame / fps)
-    if where is None:
-        return None
-    cx, feet = where
-    h = height_at(look, feet, frame_height) * visit.scale
-    w = h * aspect
-    return cx - w / 2, feet - h, w, h
