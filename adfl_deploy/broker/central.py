@@ -43,6 +43,10 @@ from adfl_deploy.timing import latency_window
 log = logging.getLogger(__name__)
 
 GROUP = "associators"
+#: the associator's track id of a node's track: its run's index on that camera x RUN_STRIDE +
+#: the node's track id, so a node that restarts (track ids from 1 again) never continues the
+#: previous run's tracks
+RUN_STRIDE = 1_000_000_000
 
 
 def camera_order(camera: str) -> list:
@@ -85,9 +89,13 @@ class CentralAssociator:
         self.nodes: dict[str, Node] = {}
         self.pending: list[msgs.Message] = []
         self.marks: list[str] = []  # ids of hello/tick/bye messages, acknowledged with the next entry
+        self._urgent_marks = False  # a hello or bye among them
+        self._marks_since = 0.0
         self.done: set[str] = set()  # input ids in the journal
         self.max_seq: dict[tuple[str, str], int] = {}
         self.solved_time = -math.inf
+        self._run_index: dict[tuple[str, str], int] = {}  # (camera, run) -> index, in the order first solved
+        self._run_of: dict[tuple[str, int], str] = {}
         self.counts: Counter = Counter()
         self.latency_ms = latency_window()
         self.cost_ms_per_tracklet = latency_window()
@@ -125,10 +133,36 @@ class CentralAssociator:
         return self.associator
 
     # -- solving -----------------------------------------------------------------------------------
+    def _track(self, m: msgs.Message) -> int:
+        """The associator's track id for a node's track (see ``RUN_STRIDE``)."""
+        key = (m.camera, m.run)
+        if key not in self._run_index:
+            index = sum(1 for cam, _ in self._run_index if cam == m.camera)
+            self._run_index[key] = index
+            self._run_of[(m.camera, index)] = m.run
+        return self._run_index[key] * RUN_STRIDE + m.track_id
+
+    def records(self, decisions: list) -> list[dict]:
+        """Decisions as the nodes read them: the node's own track id and run."""
+        out = []
+        for d in decisions:
+            rec = msgs.decision_record(d)
+            if rec["k"] == "assign":
+                index, rec["tid"] = divmod(rec["tid"], RUN_STRIDE)
+                rec["run"] = self._run_of.get((rec["cam"], index), "")
+            out.append(rec)
+        return out
+
     def apply(self, group: list[msgs.Message]) -> list:
         """Feed one group of inputs (one frame time, or late ones) to the associator in the
         single process's order; returns the decisions."""
         assoc = self._ensure_associator(None)
+        for m in group:
+            if m.kind in ("tr", "end"):
+                track = self._track(m)
+                if m.tracklet is not None:
+                    m.tracklet = dataclasses.replace(m.tracklet, track_id=track)
+                m.track_id = track
         decisions = []
         key = lambda m: (m.time, camera_order(m.camera), m.seq)  # noqa: E731
         for phase in (msgs.ENDING, msgs.TICK, msgs.CLOSING):
@@ -162,8 +196,7 @@ class CentralAssociator:
         limit = self.ready_time(now)
         due = [m for m in self.pending if m.time <= limit]
         if not due:
-            if self.marks and not self.pending:
-                self._ack_marks()
+            self._journal_marks()
             return 0
         self.pending = [m for m in self.pending if m.time > limit]
         by_time: dict[float, list] = {}
@@ -183,23 +216,31 @@ class CentralAssociator:
 
     def _publish(self, t: float, group: list[msgs.Message], decisions: list) -> None:
         ids = [m.id for m in group]
-        entry = msgs.encode_group(t, ids, decisions, {n.name: n.watermark for n in self.nodes.values()})
+        entry = msgs.encode_group(t, ids, self.records(decisions), {n.name: n.watermark for n in self.nodes.values()})
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(self.where.results, entry)
         pipe.xack(self.where.stream, GROUP, *ids, *self.marks)
         pipe.execute()
         self.marks = []
+        self._urgent_marks = False
         self.done.update(ids)
         now_ms = time.time() * 1000
         for m in group:
             if m.kind == "tr":
                 self.latency_ms.append(now_ms - int(m.id.split("-")[0]))
         self.counts["decisions"] += len(decisions)
-        self.counts["groups"] += 1
+        self.counts["groups" if ids else "mark_entries"] += 1
 
-    def _ack_marks(self) -> None:
-        self.client.xack(self.where.stream, GROUP, *self.marks)
-        self.marks = []
+    def _journal_marks(self) -> None:
+        """Marks (hello, tick, bye) are acknowledged only with a journal entry that records
+        the watermarks they set, so a restart knows them: with the next group, or, when none is
+        due, in an entry without inputs - at once for hello and bye, else once 200 marks or a
+        second have gathered."""
+        if not self.marks:
+            return
+        urgent = self._urgent_marks or len(self.marks) >= 200 or time.monotonic() - self._marks_since >= 1.0
+        if urgent:
+            self._publish(self.solved_time if math.isfinite(self.solved_time) else 0.0, [], [])
 
     # -- reading -----------------------------------------------------------------------------------
     def ingest(self, entry_id, fields: dict, redelivered: bool = False) -> None:
@@ -224,6 +265,10 @@ class CentralAssociator:
         node = self.nodes.setdefault(m.node, Node(m.node))
         node.last_wall = time.monotonic()
         node.messages += 1
+        if m.kind in ("hello", "tick", "bye"):
+            if not self.marks:
+                self._marks_since = time.monotonic()
+            self._urgent_marks |= m.kind != "tick"
         if m.kind == "hello":
             if node.run != m.run:
                 node.ended, node.watermark = False, -math.inf
@@ -236,8 +281,7 @@ class CentralAssociator:
         elif m.kind == "bye":
             node.ended, node.watermark = True, math.inf
             self.marks.append(m.id)
-        else:
-            node.ended = False
+        else:  # (a node's run ends with its bye; only a new hello starts it again)
             self.pending.append(m)
 
     def _check_hello(self, m: msgs.Message) -> None:
@@ -282,6 +326,8 @@ class CentralAssociator:
             for _eid, fields in entries:
                 self._replay(fields)
             last = entries[-1][0]
+        for node in self.nodes.values():  # replayed nodes are waited for as if they had just spoken
+            node.last_wall = time.monotonic()
         if self.replayed["groups"]:
             log.warning(
                 "associate: restarted; replayed %d groups (%d inputs) of the journal, %d global ids",
@@ -317,7 +363,7 @@ class CentralAssociator:
             src = (m.node, m.run)
             self.max_seq[src] = max(self.max_seq.get(src, 0), m.seq)
         decisions = self.apply(found) if found else []
-        if [msgs.decision_record(d) for d in decisions] != group["decisions"]:
+        if self.records(decisions) != group["decisions"]:
             self.replayed["mismatched_groups"] += 1
         self.done.update(ids)
         for name, wm in group["nodes"].items():
@@ -341,8 +387,15 @@ class CentralAssociator:
         self._stop = True
 
     def finished(self) -> bool:
-        """Every node that spoke has said bye and everything is solved."""
-        return bool(self.nodes) and all(n.ended for n in self.nodes.values()) and not self.pending
+        """Every node that spoke has said bye (or has been silent for ``node_timeout``) and
+        everything is solved and journalled."""
+        now = time.monotonic()
+        return (
+            bool(self.nodes)
+            and all(n.ended or now - n.last_wall >= self.node_timeout for n in self.nodes.values())
+            and not self.pending
+            and not self.marks
+        )
 
     def run(self, until_done: bool = False, max_seconds: float = 0.0) -> dict:
         import redis

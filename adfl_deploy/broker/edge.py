@@ -321,6 +321,8 @@ class RemoteAssociator:
             for entry_id, fields in entries:
                 self._results_from = entry_id
                 for rec in msgs.decode_group(fields)["decisions"]:
+                    if rec.get("run", self.run_id) != self.run_id:
+                        continue  # a track of another run of this camera (before a restart)
                     decision = msgs.decision_from_record(rec)
                     if isinstance(decision, GlobalIdAssigned):
                         key = (decision.camera, decision.track_id)

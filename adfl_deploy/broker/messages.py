@@ -15,7 +15,7 @@ node run's message counter, so a message resent after a lost reply is recognised
 
 Decisions (associator -> ``STREAM:decisions``): one entry per solved group of inputs, field
 ``d``: JSON ``{"t", "inputs": [stream ids], "decisions": [...], "nodes": {node: watermark}}``,
-each decision ``{"k": "assign", "cam", "tid", "gid", "t", "new", "frame", "box"}`` or
+each decision ``{"k": "assign", "cam", "tid", "run", "gid", "t", "new", "frame", "box"}`` or
 ``{"k": "merge", "kept", "merged", "distance", "t"}``. The decision stream is also the
 associator's journal: replaying it rebuilds its state after a restart.
 """
@@ -163,8 +163,10 @@ def decision_from_record(rec: dict):
 
 
 def encode_group(time: float, inputs: list[str], decisions: list, nodes: dict[str, float]) -> dict:
+    """``decisions``: decision events or their records (``decision_record``)."""
     wm = {n: (w if math.isfinite(w) else "end") for n, w in nodes.items()}
-    payload = {"t": time, "inputs": inputs, "decisions": [decision_record(d) for d in decisions], "nodes": wm}
+    recs = [d if isinstance(d, dict) else decision_record(d) for d in decisions]
+    payload = {"t": time, "inputs": inputs, "decisions": recs, "nodes": wm}
     return {"d": json.dumps(payload, separators=(",", ":"))}
 
 

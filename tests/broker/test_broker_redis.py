@@ -204,9 +204,11 @@ def _published(client, results: str) -> list:
 
 def _drain(central, seconds: float = 30.0) -> None:
     end = time.monotonic() + seconds
-    while not central.finished() and time.monotonic() < end:
-        central.poll(block_ms=20)
+    while time.monotonic() < end:
+        read = central.poll(block_ms=20)
         central.solve()
+        if central.finished() and not read:
+            break
     assert central.finished(), "the associator did not finish"
 
 
@@ -272,7 +274,7 @@ def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing
     client = broker.client()
     stream = _interleave(_node_messages(plan, closing), seed=6)
     cmd = [*ADFL, "associate", "--broker", broker.url, "--until-done", "--out", str(tmp_path / "assoc"), "--node-timeout", "60"]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sent = 0
     while sent < len(stream) and client.xlen("adfl:decisions") < kill_after_groups:
         client.xadd("adfl", stream[sent])
@@ -288,7 +290,9 @@ def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing
     assert before >= kill_after_groups
     for fields in stream[sent:]:
         client.xadd("adfl", fields)
+    started = time.monotonic()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 30  # it never waits out --node-timeout for a node that said bye
     assert second.returncode == 0, second.stderr
     published = _published(client, "adfl:decisions")
     assert published == expected  # the same decisions as one process that never stopped
@@ -435,3 +439,38 @@ def test_a_group_waits_for_every_live_node_and_not_for_a_silent_one(broker):
     assert central.ready_time(now=104.5) == 3.0
     central.nodes["a"].ended = True
     assert math.isinf(central.ready_time(now=104.5))
+
+
+def test_a_node_that_restarts_never_continues_its_previous_runs_tracks(broker):
+    from adfl_deploy.broker.central import CentralAssociator
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=16), rng.normal(size=16)
+    client = broker.client()
+    first = [
+        msgs.hello("n1", "A", 1, ["cam1"], {}),
+        msgs.tracklet("n1", "A", 2, _tl("cam1", 1, a, rng, 0.0), msgs.TICK),
+        msgs.tick("n1", "A", 3, 0.0),
+        msgs.end("n1", "A", 4, "cam1", 1, 0.1),
+        msgs.bye("n1", "A", 5, 0.1),
+    ]
+    # the node restarts: track ids start at 1 again, and this is someone else
+    second = [
+        msgs.hello("n1", "B", 1, ["cam1"], {}),
+        msgs.tracklet("n1", "B", 2, _tl("cam1", 1, b, rng, 5.0), msgs.TICK),
+        msgs.tick("n1", "B", 3, 5.0),
+        msgs.bye("n1", "B", 4, 5.0),
+    ]
+    central = CentralAssociator(broker.url, CONFIG, node_timeout=60)
+    central.restore()
+    for fields in first:
+        client.xadd("adfl", fields)
+    _drain(central)
+    for fields in second:
+        client.xadd("adfl", fields)
+    _drain(central)
+    recs = [r for _id, f in client.xrange("adfl:decisions") for r in msgs.decode_group(f)["decisions"]]
+    assert [(r["cam"], r["tid"], r["run"], r["gid"], r["new"]) for r in recs] == [
+        ("cam1", 1, "A", 1, True),
+        ("cam1", 1, "B", 2, True),
+    ]
