@@ -6,8 +6,8 @@ Generates the scene (``adfl scene``) if needed, starts a private ``redis-server`
 file in a temporary folder), runs ``adfl track`` once on all cameras (one process), then
 ``adfl associate --until-done`` and N ``adfl track --publish`` processes with the cameras split
 between them, and scores both with MTMC IDF1 (``adfl_deploy.evaluation.mtmc``: the nodes' MOT
-files taken together). ``--kill-associator S`` kills the associator with SIGKILL after S
-seconds and starts it again. Writes results/broker-nodes-cpu.json (date, machine, command).
+files taken together). ``--kill-associator N`` kills the associator with SIGKILL once it has
+journalled N groups, and starts it again. Writes results/broker-nodes-cpu.json (date, machine, command).
 """
 
 from __future__ import annotations
@@ -50,16 +50,17 @@ def start_redis(folder: Path, port: int, persist: bool = True) -> subprocess.Pop
     raise RuntimeError("redis-server did not start")
 
 
-def write_config(path: Path, scene: Path, cameras: list[str], out: Path, extra: dict | None = None) -> Path:
+def write_config(path: Path, scene: Path, cameras: list[str], out: Path, detector: str = "gt") -> Path:
+    """A pipeline config: ground-truth boxes (association alone) or a detector by name."""
     import yaml
 
+    boxes = {"detections": {c: str(scene / c / "gt" / "gt.txt") for c in cameras}} if detector == "gt" else {"detector": detector}
     data = {
         "sources": [f"{c}={scene / c / 'video.mp4'}" for c in cameras],
-        "detections": {c: str(scene / c / "gt" / "gt.txt") for c in cameras},
+        **boxes,
         "out": str(out),
         "write_videos": False,
         "sinks": ["events", "mot", "summary"],
-        **(extra or {}),
     }
     path.write_text(yaml.safe_dump(data))
     return path
@@ -99,7 +100,12 @@ def main() -> int:
     ap.add_argument("--size", default="480x270")
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--out", default="out/broker-nodes")
-    ap.add_argument("--kill-associator", type=float, default=0.0, help="SIGKILL the associator after this many seconds")
+    ap.add_argument(
+        "--kill-associator", type=int, default=0, help="SIGKILL the associator once it has journalled this many groups"
+    )
+    ap.add_argument("--restart-broker", type=int, default=0, help="stop redis-server once N groups are journalled, restart it")
+    ap.add_argument("--outage", type=float, default=3.0, help="seconds the broker stays down with --restart-broker")
+    ap.add_argument("--detector", default="gt", help="gt (ground-truth boxes: association alone) or a detector, e.g. motion")
     ap.add_argument("--results", default="results/broker-nodes-cpu.json")
     args = ap.parse_args()
     scene, out = Path(args.scene), Path(args.out)
@@ -113,14 +119,15 @@ def main() -> int:
     out.mkdir(parents=True)
     t0 = time.time()
     single = out / "single"
-    subprocess.run([*ADFL, "track", "--config", str(write_config(out / "single.yaml", scene, cameras, single))], check=True)
+    subprocess.run(
+        [*ADFL, "track", "--config", str(write_config(out / "single.yaml", scene, cameras, single, args.detector))], check=True
+    )
     single_s = time.time() - t0
 
     tmp = Path(tempfile.mkdtemp(prefix="adfl-redis-"))
     port = free_port()
     redis = start_redis(tmp, port)
     url = f"redis://127.0.0.1:{port}/adfl"
-    split = [cameras[i :: args.nodes] for i in range(args.nodes)]
     split = [sorted(cameras[i * len(cameras) // args.nodes : (i + 1) * len(cameras) // args.nodes]) for i in range(args.nodes)]
     assoc_cmd = [*ADFL, "associate", "--broker", url, "--until-done", "--out", str(out / "associate"), "--summary-seconds", "1"]
     log = open(out / "associate.log", "w")  # noqa: SIM115
@@ -129,19 +136,34 @@ def main() -> int:
         assoc = subprocess.Popen(assoc_cmd, stdout=log, stderr=subprocess.STDOUT)
         nodes = []
         for i, cams in enumerate(split):
-            cfg = write_config(out / f"node{i + 1}.yaml", scene, cams, out / f"node{i + 1}")
+            cfg = write_config(out / f"node{i + 1}.yaml", scene, cams, out / f"node{i + 1}", args.detector)
             nodes.append(
                 subprocess.Popen([*ADFL, "track", "--config", str(cfg), "--publish", url, "--node", f"node{i + 1}"],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             )  # fmt: skip
-        restarts = 0
+        restarts = restarts_broker = 0
         if args.kill_associator:
-            time.sleep(args.kill_associator)
+            import redis as redis_client
+
+            client = redis_client.Redis(port=port)
+            while client.xlen("adfl:decisions") < args.kill_associator and assoc.poll() is None:
+                time.sleep(0.01)
             if assoc.poll() is None:
                 assoc.send_signal(signal.SIGKILL)
                 assoc.wait()
                 restarts = 1
                 assoc = subprocess.Popen(assoc_cmd, stdout=log, stderr=subprocess.STDOUT)
+        if args.restart_broker:
+            import redis as redis_client
+
+            client = redis_client.Redis(port=port)
+            while client.xlen("adfl:decisions") < args.restart_broker and assoc.poll() is None:
+                time.sleep(0.01)
+            redis.terminate()  # the append-only file keeps the streams
+            redis.wait()
+            time.sleep(args.outage)
+            redis = start_redis(tmp, port)
+            restarts_broker = 1
         node_out = [p.communicate()[0] for p in nodes]
         assoc.wait(timeout=120)
         nodes_s = time.time() - t0
@@ -169,8 +191,12 @@ def main() -> int:
         "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "scene": {"cameras": args.cameras, "seconds": args.seconds, "people": args.people, "seed": args.seed, "size": args.size},
+        "detector": args.detector,
         "nodes": {f"node{i + 1}": cams for i, cams in enumerate(split)},
         "associator_killed_and_restarted": restarts,
+        "killed_after_groups": args.kill_associator,
+        "broker_restarted": restarts_broker,
+        "broker_restarted_after_groups": args.restart_broker,
         "one_process": {"mtmc_idf1": one.idf1, "seconds": single_s},
         "nodes_and_associator": {"mtmc_idf1": many.idf1, "seconds": nodes_s},
         "idf1_difference": many.idf1 - one.idf1,

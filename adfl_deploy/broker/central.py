@@ -91,6 +91,7 @@ class CentralAssociator:
         self.marks: list[str] = []  # ids of hello/tick/bye messages, acknowledged with the next entry
         self._urgent_marks = False  # a hello or bye among them
         self._marks_since = 0.0
+        self._unpublished: list[tuple[dict, list[str], list[str]]] = []  # journal entries the broker has not taken yet
         self.done: set[str] = set()  # input ids in the journal
         self.max_seq: dict[tuple[str, str], int] = {}
         self.solved_time = -math.inf
@@ -193,6 +194,7 @@ class CentralAssociator:
 
     def solve(self, now: float | None = None) -> int:
         """Solve every group that is ready; returns how many."""
+        self._flush_journal()
         limit = self.ready_time(now)
         due = [m for m in self.pending if m.time <= limit]
         if not due:
@@ -215,21 +217,33 @@ class CentralAssociator:
         return len(by_time)
 
     def _publish(self, t: float, group: list[msgs.Message], decisions: list) -> None:
+        """Journal one solved group (its decisions, input ids and the watermarks) and
+        acknowledge its inputs and the marks so far, in one transaction. The associator's
+        state already holds the group, so an entry the broker did not take waits in
+        ``_unpublished`` and goes first once it is back (before anything else is solved)."""
         ids = [m.id for m in group]
         entry = msgs.encode_group(t, ids, self.records(decisions), {n.name: n.watermark for n in self.nodes.values()})
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.where.results, entry)
-        pipe.xack(self.where.stream, GROUP, *ids, *self.marks)
-        pipe.execute()
+        tracklet_ids = [m.id for m in group if m.kind == "tr"]
+        self._unpublished.append((entry, ids + self.marks, tracklet_ids))
         self.marks = []
         self._urgent_marks = False
         self.done.update(ids)
-        now_ms = time.time() * 1000
-        for m in group:
-            if m.kind == "tr":
-                self.latency_ms.append(now_ms - int(m.id.split("-")[0]))
         self.counts["decisions"] += len(decisions)
         self.counts["groups" if ids else "mark_entries"] += 1
+        self._flush_journal()
+
+    def _flush_journal(self) -> None:
+        while self._unpublished:
+            entry, acks, tracklet_ids = self._unpublished[0]
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xadd(self.where.results, entry)
+            if acks:
+                pipe.xack(self.where.stream, GROUP, *acks)
+            pipe.execute()
+            self._unpublished.pop(0)
+            now_ms = time.time() * 1000
+            for i in tracklet_ids:
+                self.latency_ms.append(now_ms - int(i.split("-")[0]))
 
     def _journal_marks(self) -> None:
         """Marks (hello, tick, bye) are acknowledged only with a journal entry that records
@@ -350,6 +364,8 @@ class CentralAssociator:
     def _replay(self, fields: dict) -> None:
         group = msgs.decode_group(fields)
         ids = group["inputs"]
+        if ids and all(i in self.done for i in ids):
+            return  # the same entry twice (its first write's reply was lost): applied once
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
             pipe.xrange(self.where.stream, min=i, max=i)
@@ -395,6 +411,7 @@ class CentralAssociator:
             and all(n.ended or now - n.last_wall >= self.node_timeout for n in self.nodes.values())
             and not self.pending
             and not self.marks
+            and not self._unpublished
         )
 
     def run(self, until_done: bool = False, max_seconds: float = 0.0) -> dict:
