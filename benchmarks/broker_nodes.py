@@ -130,6 +130,7 @@ def main() -> int:
     url = f"redis://127.0.0.1:{port}/adfl"
     split = [sorted(cameras[i * len(cameras) // args.nodes : (i + 1) * len(cameras) // args.nodes]) for i in range(args.nodes)]
     assoc_cmd = [*ADFL, "associate", "--broker", url, "--until-done", "--out", str(out / "associate"), "--summary-seconds", "1"]
+    assoc_cmd += ["--nodes", ",".join(f"node{i + 1}" for i in range(args.nodes))]
     log = open(out / "associate.log", "w")  # noqa: SIM115
     try:
         t0 = time.time()
@@ -184,6 +185,11 @@ def main() -> int:
     for i in range(args.nodes):
         a3.update(assignments(out / f"node{i + 1}"))
     same = sum(a3.get(k) == g for k, g in a1.items())
+    # the same partition of tracks into people, whatever the numbers (ids can be handed out in
+    # another order when nodes start at different moments)
+    keys = sorted(a1)
+    pairs = [(x, y) for i, x in enumerate(keys) for y in keys[i + 1 :]]
+    same_pairs = sum((a1[x] == a1[y]) == (a3.get(x) == a3.get(y)) for x, y in pairs)
     central = json.loads((out / "associate" / "summary.json").read_text())
     node_stats = [json.loads((out / f"node{i + 1}" / "summary.json").read_text())["sinks"]["publish"] for i in range(args.nodes)]
     result = {
@@ -203,12 +209,13 @@ def main() -> int:
         "tracks_assigned_one_process": len(a1),
         "tracks_assigned_nodes": len(a3),
         "same_final_global_id": same,
+        "track_pairs_same_partition": f"{same_pairs}/{len(pairs)}",
         "associator": {k: central[k] for k in ("messages", "decision_latency_ms_p50", "decision_latency_ms_p99",
                                                 "cost_ms_per_tracklet_p50", "cost_ms_per_tracklet_p99", "replayed")},
         "publish": node_stats,
     }  # fmt: skip
-    print(json.dumps({k: result[k] for k in ("one_process", "nodes_and_associator", "idf1_difference", "same_final_global_id",
-                                              "tracks_assigned_one_process", "tracks_assigned_nodes")}, indent=1))  # fmt: skip
+    shown = ("one_process", "nodes_and_associator", "idf1_difference", "same_final_global_id", "track_pairs_same_partition")
+    print(json.dumps({k: result[k] for k in (*shown, "tracks_assigned_one_process", "tracks_assigned_nodes")}, indent=1))
     if args.results:
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
         Path(args.results).write_text(json.dumps(result, indent=2) + "\n")

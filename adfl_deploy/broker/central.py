@@ -75,6 +75,7 @@ class CentralAssociator:
         out: str | Path | None = None,
         summary_seconds: float = 5.0,
         client=None,
+        expect_nodes: list[str] | None = None,
     ) -> None:
         self.where = parse_broker_url(url)
         self.url = url
@@ -104,6 +105,9 @@ class CentralAssociator:
         self.health: dict = {}
         self._last_summary = 0.0
         self._stop = False
+        #: nodes waited for from the start, before they have spoken (a fixed deployment names
+        #: them, so the first moments are not solved without a node that is still loading)
+        self.expect_nodes = list(expect_nodes or [])
         self.started = time.time()
 
     # -- the associator and its settings ----------------------------------------------------------
@@ -340,7 +344,9 @@ class CentralAssociator:
             for _eid, fields in entries:
                 self._replay(fields)
             last = entries[-1][0]
-        for node in self.nodes.values():  # replayed nodes are waited for as if they had just spoken
+        for name in self.expect_nodes:
+            self.nodes.setdefault(name, Node(name))
+        for node in self.nodes.values():  # replayed and expected nodes are waited for as if they had just spoken
             node.last_wall = time.monotonic()
         if self.replayed["groups"]:
             log.warning(

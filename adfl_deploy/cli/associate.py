@@ -38,6 +38,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", default="out/associate", help="folder for summary.json (default out/associate)")
     p.add_argument("--consumer", default="associator-1", help="consumer name in the group (keep it across restarts)")
+    p.add_argument(
+        "--nodes",
+        default="",
+        metavar="NAME,NAME",
+        help="the nodes of this deployment, waited for from the start (else the first moments are solved without a node "
+        "that is still starting)",
+    )
     p.add_argument("--node-timeout", type=float, default=10.0, help="seconds of silence after which a node is not waited for")
     p.add_argument("--summary-seconds", type=float, default=5.0, help="log health and rewrite summary.json this often")
     p.add_argument("--until-done", action="store_true", help="exit once every node that spoke has said bye and all is decided")
@@ -68,6 +75,7 @@ def _association_config(args):
 def run(args) -> int:
     from adfl_deploy.broker.central import CentralAssociator
     from adfl_deploy.errors import ConfigError
+    from adfl_deploy.files import safe_name
 
     if not args.node_timeout > 0 or not args.summary_seconds > 0:
         raise ConfigError("--node-timeout and --summary-seconds must be > 0")
@@ -78,11 +86,10 @@ def run(args) -> int:
         node_timeout=args.node_timeout,
         out=args.out,
         summary_seconds=args.summary_seconds,
+        expect_nodes=[safe_name(n.strip(), "node name") for n in args.nodes.split(",") if n.strip()],
     )
     logging.getLogger("adfl_deploy.broker").setLevel(logging.INFO)
-    print(
-        f"adfl associate: reading {central.where} (consumer {args.consumer}); decisions to {central.where.results}"
-    )
+    print(f"adfl associate: reading {central.where} (consumer {args.consumer}); decisions to {central.where.results}")
     with _signals(central):
         summary = central.run(until_done=args.until_done, max_seconds=args.max_seconds)
     health = summary["health"]
