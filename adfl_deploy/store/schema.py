@@ -56,6 +56,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the tables every store of the current version has (a reader refuses a file without one)
+TABLES = ("meta", "cameras", "identities", "tracklets", "thumbnails", "merges", "embeddings", "ticks", "live")
 DB_NAME = "adfl.db"
 
 
@@ -104,14 +106,20 @@ def open_reader(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.is_file():
         raise OutputError(f"{path}: no identity store there; pass the adfl.db of an adfl track run (--db RUN/adfl.db)")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    conn = None
     try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
         found = version(conn)
         conn.execute("SELECT key FROM meta LIMIT 1").fetchall()
+        missing = sorted(set(TABLES) - {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")})
     except sqlite3.DatabaseError as exc:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise OutputError(f"{path}: not an identity store ({exc}); pass the adfl.db of an adfl track run") from None
+    if missing and found == SCHEMA_VERSION:
+        conn.close()
+        raise OutputError(f"{path}: not an identity store (no table {', '.join(missing)}); pass the adfl.db of an adfl track run")
     if found != SCHEMA_VERSION:
         conn.close()
         newer = found > SCHEMA_VERSION
@@ -126,4 +134,4 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
-__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "migrate", "open_reader", "open_writer", "read_meta", "version"]
+__all__ = ["DB_NAME", "MIGRATIONS", "SCHEMA_VERSION", "TABLES", "migrate", "open_reader", "open_writer", "read_meta", "version"]

@@ -12,6 +12,7 @@ README's store section.)
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import ConfigError, OutputError
 from adfl_deploy.store.model import ModelFingerprint, fingerprint
 from adfl_deploy.store.schema import open_reader, read_meta
 
@@ -56,36 +57,66 @@ class Hit:
 
 
 class VectorIndex:
-    """Every stored embedding in memory, with the tracklet it belongs to."""
+    """Every stored embedding in memory, with the tracklet it belongs to.
+
+    The rows live in a buffer that grows by doubling, so a live run's new rows are appended in
+    place (amortised O(new rows)) instead of copying the whole matrix on every refresh; they are
+    read from SQLite in chunks, never all at once."""
+
+    CHUNK = 8192
 
     def __init__(self, conn: sqlite3.Connection, dim: int = 0) -> None:
         self.conn = conn
         self.dim = dim
-        self._blocks: list[np.ndarray] = []
-        self._tracklet_blocks: list[np.ndarray] = []
-        self.vectors = np.zeros((0, dim), np.float32)
-        self.tracklets = np.zeros(0, np.int64)
+        self._vectors = np.zeros((0, dim), np.float32)
+        self._tracklets = np.zeros(0, np.int64)
+        self.count = 0
         self.last_id = 0
         self._ids: np.ndarray | None = None
         self._ids_key: tuple[int, int] = (-1, -1)
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """(N, D) float32, one row per stored embedding in id order (a view: do not keep it
+        across a refresh)."""
+        return self._vectors[: self.count]
+
+    @property
+    def tracklets(self) -> np.ndarray:
+        return self._tracklets[: self.count]
+
+    def _reserve(self, needed: int) -> None:
+        if needed <= len(self._vectors):
+            return
+        capacity = max(needed, 2 * len(self._vectors), 1024)
+        vectors = np.empty((capacity, self.dim), np.float32)
+        vectors[: self.count] = self._vectors[: self.count]
+        tracklets = np.empty(capacity, np.int64)
+        tracklets[: self.count] = self._tracklets[: self.count]
+        self._vectors, self._tracklets = vectors, tracklets
+
     def refresh(self) -> int:
         """Read the embeddings added since the last call; returns how many."""
-        rows = self.conn.execute(
-            "SELECT id, tracklet_id, vector FROM embeddings WHERE id > ? ORDER BY id", (self.last_id,)
-        ).fetchall()
-        if not rows:
-            return 0
-        blob = b"".join(r[2] for r in rows)
-        dim = len(rows[0][2]) // 4
-        if self.dim and dim != self.dim:
-            raise ConfigError(f"the store holds {dim}-d embeddings, its model {self.dim}-d; the store is damaged")
-        self.dim = dim
-        new = np.frombuffer(blob, "<f4").reshape(len(rows), dim)
-        self.vectors = np.concatenate([self.vectors.reshape(-1, dim), new]) if len(self.vectors) else new.copy()
-        self.tracklets = np.concatenate([self.tracklets, np.array([r[1] for r in rows], np.int64)])
-        self.last_id = rows[-1][0]
-        return len(rows)
+        cursor = self.conn.execute("SELECT id, tracklet_id, vector FROM embeddings WHERE id > ? ORDER BY id", (self.last_id,))
+        added = 0
+        while rows := cursor.fetchmany(self.CHUNK):
+            sizes = {len(r[2]) for r in rows}
+            dim = len(rows[0][2]) // 4
+            if len(sizes) != 1 or dim == 0 or dim * 4 != len(rows[0][2]) or (self.dim and dim != self.dim):
+                raise ConfigError(
+                    f"the store holds embeddings of {sorted(s // 4 for s in sizes)} dimensions, its model {self.dim}; "
+                    "the store is damaged: re-run adfl track"
+                )
+            if not self.dim:
+                self.dim = dim
+                self._vectors = self._vectors.reshape(0, dim)
+            self._reserve(self.count + len(rows))
+            end = self.count + len(rows)
+            self._vectors[self.count : end] = np.frombuffer(b"".join(r[2] for r in rows), "<f4").reshape(len(rows), dim)
+            self._tracklets[self.count : end] = [r[1] for r in rows]
+            self.count, self.last_id = end, rows[-1][0]
+            added += len(rows)
+        return added
 
     def identity_of_rows(self) -> np.ndarray:
         """Each stored row's global id now (merges applied), -1 where its track has none yet.
@@ -132,16 +163,53 @@ class VectorIndex:
         return [(int(g), float(best[g])) for g in order]
 
 
+#: SQLite's INTEGER range: an id outside it names nothing (and would not even bind)
+_MAX_ID = 2**63 - 1
+
+
+def _reads_store(method):
+    """SQLite errors met while reading (a page damaged after the header, a table dropped, a
+    file truncated under a running reader) become one line that says what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise OutputError(
+                f"{self.path}: cannot read the identity store ({exc}); it is damaged or was cut short: "
+                f"re-run adfl track, or salvage it with: sqlite3 {self.path} .recover"
+            ) from None
+
+    return wrapper
+
+
 class Store:
     """A run's ``adfl.db`` opened read-only: identities, thumbnails, search."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.conn = open_reader(self.path)
-        self.meta = read_meta(self.conn)
-        self.model = ModelFingerprint.from_meta(self.meta)
+        try:
+            self.meta = self._read_meta()
+            try:
+                self.model = ModelFingerprint.from_meta(self.meta)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: {exc}") from None
+        except BaseException:
+            self.conn.close()
+            raise
         self.index = VectorIndex(self.conn, self.model.dim)
         self._embedder = None
+
+    @_reads_store
+    def _read_meta(self) -> dict[str, str]:
+        return read_meta(self.conn)
+
+    @_reads_store
+    def refresh(self) -> int:
+        """Read the embeddings added since the last call (a live run's new rows)."""
+        return self.index.refresh()
 
     def close(self) -> None:
         self.conn.close()
@@ -176,12 +244,14 @@ class Store:
         return self.embedder(model).embed([image])[0]
 
     # -- reading ------------------------------------------------------------------------------
+    @_reads_store
     def search(self, query: np.ndarray, top: int = 10, exclude: int | None = None) -> list[Hit]:
         self.index.refresh()
         ranked = self.index.search(query, top, exclude)
         infos = {i.global_id: i for i in self.identities([g for g, _ in ranked])}
         return [Hit(rank + 1, gid, score, infos[gid]) for rank, (gid, score) in enumerate(ranked) if gid in infos]
 
+    @_reads_store
     def identity_vector(self, global_id: int) -> np.ndarray:
         """The unit mean of an identity's stored embeddings (a query for look-alikes)."""
         self.index.refresh()
@@ -191,10 +261,12 @@ class Store:
         mean = self.index.vectors[rows].astype(np.float64).mean(axis=0)
         return (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
 
+    @_reads_store
     def identities(self, only: list[int] | None = None, sightings: bool = False) -> list[IdentityInfo]:
         """Identities that have tracklets (merged ones live on in the kept id), by first seen."""
         where, args = "WHERE t.global_id IS NOT NULL", []
         if only is not None:
+            only = [int(g) for g in only if -_MAX_ID <= int(g) <= _MAX_ID]
             if not only:
                 return []
             where += f" AND t.global_id IN ({','.join('?' * len(only))})"
@@ -227,14 +299,25 @@ class Store:
             out.append(info)
         return out
 
+    @_reads_store
     def thumbnail(self, thumb_id: int) -> bytes | None:
+        if not 0 <= int(thumb_id) <= _MAX_ID:
+            return None
         row = self.conn.execute("SELECT jpeg FROM thumbnails WHERE id = ?", (thumb_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    @_reads_store
     def live_frame(self) -> tuple[int | None, bytes | None]:
         row = self.conn.execute("SELECT tick, jpeg FROM live WHERE id = 1").fetchone()
         return (None, None) if row is None else (row[0], bytes(row[1]))
 
+    @_reads_store
+    def finished(self) -> bool:
+        """Whether the run closed its store (cheap: one meta row)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
+        return row is not None and row[0] == "1"
+
+    @_reads_store
     def run_info(self) -> dict:
         meta = read_meta(self.conn)
         count = self.conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
@@ -252,6 +335,7 @@ class Store:
             "store_stats": json.loads(meta["store_stats"]) if "store_stats" in meta else None,
         }
 
+    @_reads_store
     def latency(self, last: int = 300) -> dict:
         """Per-stage p50/p99 ms over the last ``last`` ticks (the store's own cost included)."""
         stages = ("detect", "track", "embed", "associate", "sink", "store")

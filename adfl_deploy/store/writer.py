@@ -9,7 +9,9 @@ mosaic at most ``live_fps`` times a second). When the queue is full the tick's c
 embeddings are dropped (counted) and its journal events (tracks, ids, merges: small) wait for
 the next tick, up to ``max_held`` of them, beyond which they are dropped too (counted). The
 counts and the writer's own cost per tick are in ``stats()`` (``summary.json`` under
-``sinks.store``) and logged at the end when anything was dropped.
+``sinks.store``) and logged at the end when anything was dropped. ``close()`` waits at most
+``close_timeout`` seconds for the writer to finish (a hung disk or a dead writer thread must not
+hang the end of the run): what was committed by then stays, the rest is reported as lost.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class StoreWriter:
         thumbnails_per_tracklet: int = 3,
         live_fps: float = 5.0,
         max_held: int = 10_000,
+        close_timeout: float = 30.0,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,7 @@ class StoreWriter:
         self.thumbnails_per_tracklet = thumbnails_per_tracklet
         self.live_interval = 1.0 / live_fps if live_fps > 0 else float("inf")
         self.max_held = max_held
+        self.close_timeout = close_timeout
         # gathered on the pipeline's thread for the current tick
         self._journal: list = []
         self._crops: list = []
@@ -112,6 +116,7 @@ class StoreWriter:
         # writer thread state
         self._tracklet_ids: dict[tuple[str, int], int] = {}
         self._thumbs: dict[int, list[tuple[float, int]]] = {}
+        self._ended: list[tuple[str, int]] = []  # tracks that ended in the tick being written
         self._last_tick = 0
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="adfl-store-writer", daemon=True)
@@ -178,15 +183,34 @@ class StoreWriter:
             "error": self.error,
         }
 
+    def _put_before(self, item, deadline: float) -> bool:
+        """Queue ``item`` for the writer unless the writer is gone or ``deadline`` passes."""
+        while self._thread.is_alive():
+            try:
+                self.queue.put(item, timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+                return True
+            except queue.Full:
+                if time.monotonic() >= deadline:
+                    return False
+        return False
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + self.close_timeout
         if self._journal or self._live:  # decisions made while the run closed; the last frames for the live view
-            self.queue.put((self._journal, [], [], None, self._live_frames() or None))
+            if not self._put_before((self._journal, [], [], None, self._live_frames() or None), deadline):
+                self.journal_dropped += len(self._journal)
             self._journal = []
-        self.queue.put(None)
-        self._thread.join()
+        if not self._put_before(None, deadline) and not self._thread.is_alive() and self.error is None:
+            self.error = "the writer thread ended early"
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():  # stuck in SQLite: leave it the connection (it is a daemon thread)
+            left = self.queue.qsize()
+            self.error = self.error or f"the writer did not finish within {self.close_timeout:g} s ({left} ticks not written)"
+            log.warning("identity store %s: %s; what was committed before stays readable", self.path, self.error)
+            return
         try:
             if self.error is None:
                 with self._transaction():
@@ -195,6 +219,8 @@ class StoreWriter:
                         [("finished", "1"), ("ended", _utc_now()), ("store_stats", json.dumps(self.stats()))],
                     )
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception as exc:  # the disk filled up at the very end: the ticks written stay, the run ends normally
+            self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self.conn.close()
         dropped = self.ticks_dropped + self.journal_dropped
@@ -236,6 +262,8 @@ class StoreWriter:
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.warning("identity store %s: %s; the run goes on without it", self.path, self.error)
                 continue
+            finally:
+                self._forget_ended()
             self.write_ms.append(1000 * (time.perf_counter() - started))
 
     def _apply(self, journal, seen, crops, stats: TickStats | None, live, started: float) -> None:
@@ -251,8 +279,7 @@ class StoreWriter:
                     "end_time = MAX(COALESCE(end_time, ?), ?) WHERE camera = ? AND track_id = ?",
                     (event.frame, event.frame, event.time, event.time, event.camera, event.track_id),
                 )
-                row = self._tracklet_ids.pop((event.camera, int(event.track_id)), None)  # memory stays flat
-                self._thumbs.pop(row, None)
+                self._ended.append((event.camera, int(event.track_id)))  # forgotten after this tick's crops
             elif isinstance(event, GlobalIdAssigned):
                 tid = self._tracklet(event.camera, event.track_id, event.frame, event.time, event.box)
                 c.execute(
@@ -323,6 +350,14 @@ class StoreWriter:
             )
             self.ticks_written += 1
             self._last_tick = stats.tick
+
+    def _forget_ended(self) -> None:
+        """Drop the bookkeeping of tracks that ended (memory stays flat on long runs). Done after
+        the whole tick, so a crop embedded in the tick its track ended still counts against the
+        track's best ``thumbnails_per_tracklet``."""
+        for key in self._ended:
+            self._thumbs.pop(self._tracklet_ids.pop(key, None), None)
+        self._ended = []
 
     def _tracklet(self, camera: str, track_id: int, frame: int | None, t: float | None, box) -> int:
         key = (camera, int(track_id))

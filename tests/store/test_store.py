@@ -288,3 +288,160 @@ def test_a_query_of_another_dimension_is_one_line(tmp_path):
     write_random_store(tmp_path / "s.db", rng, tracks=3)
     with pytest.raises(ConfigError, match="dimensions"):
         Store(tmp_path / "s.db").search(unit(np.ones(8)))
+
+
+# -- review: what a long or failing run, or a damaged file, must not do ----------------------------
+
+
+def test_close_returns_when_the_writer_is_stuck_in_sqlite(tmp_path):
+    """A writer hung on the disk must not hang the end of the run: close() gives up after
+    ``close_timeout`` and says so."""
+    w = StoreWriter(tmp_path / "s.db", ["a"], FAKE_MODEL)
+    w.close_timeout = 0.5
+    release = threading.Event()
+    w._apply = lambda *args, **kwargs: release.wait(60)
+    w.on_event(tick(1))
+    closer = threading.Thread(target=w.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    try:
+        assert not closer.is_alive()
+        assert "did not finish within 0.5 s" in w.stats()["error"]
+    finally:
+        release.set()
+
+
+def test_close_returns_when_the_writer_thread_is_gone_and_the_queue_is_full(tmp_path):
+    w = StoreWriter(tmp_path / "s.db", ["a"], FAKE_MODEL, queue_ticks=1)
+    w.queue.put(None)  # the writer thread ends (as if it had died)
+    w._thread.join(5)
+    w.on_event(tick(1))  # fills the queue: nobody drains it any more
+    w.on_event(TrackStarted("a", 1, 0, 0.0, (0, 0, 1, 1)))  # a decision close() has to hand over
+    closer = threading.Thread(target=w.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive()
+    assert w.stats()["error"] and w.stats()["journal_events_dropped"] == 1
+
+
+def test_a_failure_while_closing_is_reported_not_raised(tmp_path):
+    """The disk fills up just as the run ends: the final meta update fails; close() must not
+    throw into the pipeline, and the ticks written before stay readable."""
+
+    class FullDisk:
+        def __init__(self, conn) -> None:
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            if threading.current_thread() is threading.main_thread() and sql == "BEGIN IMMEDIATE":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+    w = StoreWriter(tmp_path / "s.db", ["a"], FAKE_MODEL)
+    w.on_event(tick(1))
+    _wait_written(w, 1)
+    w.conn = FullDisk(w.conn)
+    w.close()
+    assert "disk is full" in w.stats()["error"]
+    assert open_reader(tmp_path / "s.db").execute("SELECT tick FROM ticks").fetchall() == [(1,)]
+
+
+def test_a_crop_of_the_tick_its_track_ended_keeps_the_thumbnail_limit_and_memory_flat(tmp_path):
+    w = StoreWriter(tmp_path / "s.db", ["a"], FAKE_MODEL, thumbnails_per_tracklet=2)
+    e = unit([1, 0, 0, 0])
+    w.on_event(TrackStarted("a", 1, 0, 0.0, (0, 0, 1, 1)))
+    for k, q in enumerate((0.5, 0.6)):
+        w.on_event(CropEmbedded("a", 1, k, k / 10, None, crop(k), e, q, e))
+    w.on_event(tick(1))
+    w.on_event(CropEmbedded("a", 1, 5, 0.5, None, crop(9), e, 0.1, e))  # its last crop, then it ends
+    w.on_event(TrackEnded("a", 1, 5, 0.5))
+    w.on_event(tick(2))
+    w.close()
+    conn = open_reader(tmp_path / "s.db")
+    assert sorted(r[0] for r in conn.execute("SELECT quality FROM thumbnails")) == pytest.approx([0.5, 0.6])
+    assert w._thumbs == {} and w._tracklet_ids == {}
+
+
+def test_a_live_refresh_appends_in_place_and_reads_in_chunks(tmp_path):
+    """New rows of a live run go into the buffer already held (no copy of the whole matrix per
+    query); read a few rows at a time, the index still equals the float64 reference."""
+    rng = np.random.default_rng(3)
+    vectors, identity = write_random_store(tmp_path / "s.db", rng, tracks=10, per_track=5)
+    conn = open_reader(tmp_path / "s.db")
+    index = VectorIndex(conn)
+    index.CHUNK = 7
+    assert index.refresh() == 50
+    held = index.vectors
+    writer = open_writer(tmp_path / "s.db")
+    extra = np.stack([unit(rng.normal(size=32)) for _ in range(3)])
+    rows = [(v.astype("<f4").tobytes(),) for v in extra]
+    writer.executemany("INSERT INTO embeddings (tracklet_id, vector) VALUES (1, ?)", rows)
+    writer.close()
+    assert index.refresh() == 3 and index.refresh() == 0
+    assert np.shares_memory(held, index.vectors)  # appended where the first 50 already were
+    np.testing.assert_array_equal(index.vectors, np.concatenate([vectors, extra]).astype(np.float32))
+    identity = np.concatenate([identity, [identity[0]] * 3])
+    for q in (unit(rng.normal(size=32)) for _ in range(5)):
+        assert [g for g, _ in index.search(q, 6)] == [g for g, _ in reference_search(index.vectors, identity, q, 6)]
+
+
+def test_embeddings_of_mixed_sizes_are_one_line(tmp_path):
+    path = tmp_path / "s.db"
+    write_random_store(path, np.random.default_rng(4), tracks=2, per_track=2)
+    writer = open_writer(path)
+    writer.execute("INSERT INTO embeddings (tracklet_id, vector) VALUES (1, ?)", (b"\x00" * 10,))
+    writer.close()
+    with pytest.raises(ConfigError, match="damaged") as err:
+        VectorIndex(open_reader(path)).refresh()
+    assert "\n" not in str(err.value)
+
+
+def _damage(path, table: str) -> None:
+    """Overwrite the root page of ``table`` with garbage (a disk error, a bad copy)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * size)
+        fh.write(b"\xa5" * size)
+
+
+def test_a_damaged_or_incomplete_store_is_one_line_not_a_traceback(tmp_path, capsys):
+    from adfl_deploy.cli import main
+
+    good = tmp_path / "good.db"
+    write_random_store(good, np.random.default_rng(5), tracks=6)
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(good.read_bytes())
+    _damage(damaged, "embeddings")
+    store = Store(damaged)  # the header and meta read fine
+    with pytest.raises(OutputError, match="damaged") as err:
+        store.search(unit(np.ones(32)))
+    assert "\n" not in str(err.value)
+    assert main(["search", "--db", str(damaged), "--identity", "100"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "re-run adfl track" in lines[0]
+
+    no_table = tmp_path / "no-table.db"
+    no_table.write_bytes(good.read_bytes())
+    conn = sqlite3.connect(no_table)
+    conn.execute("DROP TABLE embeddings")
+    conn.commit()
+    conn.close()
+    with pytest.raises(OutputError, match="no table embeddings"):
+        Store(no_table)
+
+
+def test_ids_beyond_sqlite_integers_find_nothing(tmp_path, capsys):
+    from adfl_deploy.cli import main
+
+    write_random_store(tmp_path / "s.db", np.random.default_rng(6), tracks=3)
+    store = Store(tmp_path / "s.db")
+    assert store.identities([10**30]) == [] and store.thumbnail(10**30) is None and store.thumbnail(-1) is None
+    assert main(["search", "--db", str(tmp_path / "s.db"), "--identity", str(10**30)]) == 2
+    assert "no identity" in capsys.readouterr().err
