@@ -32,8 +32,12 @@ def add_parser(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest search upload (default 10 MB)")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def url(host: str, port: int, token: str | None = None) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
@@ -56,8 +60,12 @@ def run(args) -> int:
             f"adfl serve needs {exc.name}, a base dependency: pip install -e . (or pip install starlette uvicorn)"
         ) from None
 
-    app = create_app(db_path(args.db or args.run), args.token, args.model, int(args.max_upload_mb * 1024 * 1024))
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+    loopback = args.host in LOOPBACK
+    # bound to this machine only: refuse requests for other host names (DNS rebinding: a web page
+    # elsewhere that re-points its own name at 127.0.0.1 and reads the gallery through the browser)
+    hosts = [*LOOPBACK, args.host] if loopback else None
+    app = create_app(db_path(args.db or args.run), args.token, args.model, int(args.max_upload_mb * 1024 * 1024), hosts)
+    if not loopback and not args.token:
         print("adfl serve: warning: reachable from other machines without --token", file=sys.stderr)
     print(f"serving {app.state.store.path} at {url(args.host, args.port, args.token)} (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

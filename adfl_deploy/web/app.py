@@ -11,8 +11,14 @@ or still being written by ``adfl track``.
   ``max_upload`` bytes (413 beyond), decoded with ``cv2.imdecode`` (415 if it is not an image).
 
 The store is opened read-only (``mode=ro``) and re-read on every request, so a live run's new
-identities appear as they are committed. With ``token`` set every request needs it (header
-``Authorization: Bearer TOKEN``, or ``?token=TOKEN`` for links and images): 401 otherwise.
+identities appear as they are committed. Every read runs on a worker thread (one connection,
+one lock), and the model embeds an upload under its own lock, so a slow query or the first
+search loading the model never stalls the event loop (the MJPEG streams, the other requests).
+With ``token`` set every request needs it (header ``Authorization: Bearer TOKEN``, or
+``?token=TOKEN`` for links and images): 401 otherwise. With ``allowed_hosts`` (what ``adfl
+serve`` passes when it binds to this machine only) a request whose ``Host`` header names another
+server is refused (400): a web page elsewhere cannot rebind its own name to 127.0.0.1 and read
+the gallery through the browser. A store that cannot be read is a one-line JSON error (500).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.websockets import WebSocket
 
 from adfl_deploy.errors import AdflError, ConfigError
 from adfl_deploy.store.search import Store, hit_dict
@@ -37,39 +45,51 @@ STATIC = Path(__file__).parent / "static"
 LIVE_PERIOD_S = 0.2
 
 
-def create_app(db: str | Path, token: str | None = None, model: str | None = None, max_upload: int = MAX_BYTES) -> Starlette:
+def create_app(
+    db: str | Path,
+    token: str | None = None,
+    model: str | None = None,
+    max_upload: int = MAX_BYTES,
+    allowed_hosts: list[str] | None = None,
+) -> Starlette:
     store = Store(db)
     lock = threading.Lock()  # one read-only connection, shared by the worker threads
+    embed_lock = threading.Lock()  # the model (loaded by the first search), apart from the store
 
     def read(fn, *args):
         with lock:
             return fn(*args)
 
-    async def index(request: Request) -> Response:
+    def embed(image):
+        with embed_lock:
+            return store.embed(image, model)
+
+    # plain ``def`` endpoints: Starlette runs them on its worker threads, never on the event loop
+    def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    async def run_info(request: Request) -> Response:
+    def run_info(request: Request) -> Response:
         return JSONResponse(read(store.run_info))
 
-    async def identities(request: Request) -> Response:
+    def identities(request: Request) -> Response:
         return JSONResponse([asdict(i) for i in read(store.identities, None, True)])
 
-    async def identity(request: Request) -> Response:
+    def identity(request: Request) -> Response:
         found = read(store.identities, [request.path_params["gid"]], True)
         if not found:
             return JSONResponse({"error": f"no identity {request.path_params['gid']}"}, status_code=404)
         return JSONResponse(asdict(found[0]))
 
-    async def thumbnail(request: Request) -> Response:
+    def thumbnail(request: Request) -> Response:
         data = read(store.thumbnail, request.path_params["tid"])
         if data is None:
             return JSONResponse({"error": "no such thumbnail"}, status_code=404)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
-    async def latency(request: Request) -> Response:
+    def latency(request: Request) -> Response:
         return JSONResponse(read(store.latency))
 
-    async def live_jpg(request: Request) -> Response:
+    def live_jpg(request: Request) -> Response:
         _tick, jpeg = read(store.live_frame)
         if jpeg is None:
             return JSONResponse({"error": "no live frame yet"}, status_code=404)
@@ -79,11 +99,11 @@ def create_app(db: str | Path, token: str | None = None, model: str | None = Non
         async def frames():
             last = object()
             while True:
-                tick, jpeg = read(store.live_frame)
+                tick, jpeg = await asyncio.to_thread(read, store.live_frame)
                 if jpeg is not None and tick != last:
                     last = tick
                     yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
-                if read(store.run_info)["finished"] or await request.is_disconnected():
+                if await asyncio.to_thread(read, store.finished) or await request.is_disconnected():
                     return
                 await asyncio.sleep(LIVE_PERIOD_S)
 
@@ -105,11 +125,11 @@ def create_app(db: str | Path, token: str | None = None, model: str | None = Non
             if len(body) > max_upload:
                 return JSONResponse({"error": f"upload larger than {max_upload} bytes"}, status_code=413)
         try:
-            image = decode_image(bytes(body), "upload", max_bytes=max_upload)
+            image = await asyncio.to_thread(decode_image, bytes(body), "upload", max_upload)
         except ConfigError as exc:
             return JSONResponse({"error": str(exc)}, status_code=415)
         try:
-            vector = await asyncio.to_thread(read, store.embed, image, model)
+            vector = await asyncio.to_thread(embed, image)
             hits = await asyncio.to_thread(read, store.search, vector, top)
         except AdflError as exc:  # the run's model cannot be loaded here, or is not the run's
             return JSONResponse({"error": str(exc)}, status_code=409)
@@ -132,11 +152,46 @@ def create_app(db: str | Path, token: str | None = None, model: str | None = Non
         yield
         store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def store_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": str(exc)}, status_code=500)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={AdflError: store_error})
     app.state.store = store
     if token:
         app.add_middleware(_TokenMiddleware, token=token)
+    if allowed_hosts:
+        app.add_middleware(_HostMiddleware, hosts=allowed_hosts)  # the outermost: checked first
     return app
+
+
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port (``[::1]:8765`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _HostMiddleware:
+    """400 unless the ``Host`` header names one of ``hosts`` (any port)."""
+
+    def __init__(self, app, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = {_host_name(h) for h in hosts}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = _host_name(Headers(scope=scope).get("host", ""))
+            if host not in self.hosts:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response = JSONResponse(
+                    {"error": f"host {host!r} is not this server; open it as {sorted(self.hosts)[0]}"}, status_code=400
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _TokenMiddleware:
@@ -147,15 +202,18 @@ class _TokenMiddleware:
         self.token = token.encode()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # lifespan
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
+        request = Request(scope) if scope["type"] == "http" else WebSocket(scope, receive, send)
         given = request.query_params.get("token") or ""
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         if not hmac.compare_digest(given.encode(), self.token):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
             response = JSONResponse({"error": "missing or wrong access token (?token=... or Authorization: Bearer ...)"}, 401)
             await response(scope, receive, send)
             return

@@ -194,3 +194,128 @@ def test_adfl_serve_refuses_a_missing_store_and_a_bad_port_in_one_line(tmp_path,
     assert len(err) == 1 and "no identity store" in err[0]
     assert main(["serve", str(tmp_path), "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+# -- review: hostile uploads, ids, host names, and a slow search ----------------------------------
+
+
+def _encoded(ext: str, shape) -> bytes:
+    ok, data = cv2.imencode(ext, np.zeros(shape, np.uint8))
+    assert ok
+    return data.tobytes()
+
+
+def test_formats_whose_size_the_header_does_not_give_are_never_decoded(monkeypatch):
+    """A few hundred bytes of WebP (or TIFF, GIF, Radiance HDR) can decode to hundreds of
+    megabytes: what cannot be measured from its header is refused before OpenCV decodes it."""
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.web import images
+
+    decoded = []
+    real = images.cv2.imdecode
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *a: decoded.append(1) or real(*a))
+    webp = _encoded(".webp", (300, 300, 3))
+    truncated_jpeg = _encoded(".jpg", (300, 300, 3))
+    truncated_jpeg = truncated_jpeg[: truncated_jpeg.index(b"\xff\xc0") + 6]  # the frame header cut short
+    for data in (webp, _encoded(".tiff", (300, 300, 3)), truncated_jpeg):
+        with pytest.raises(ConfigError, match="JPEG or PNG"):
+            images.decode_image(data, max_pixels=1000)
+    assert decoded == []
+    for ext in (".jpg", ".png", ".bmp"):  # sizes read from their headers: decoded when small enough
+        assert images.decode_image(_encoded(ext, (30, 20, 3)), max_pixels=1000).shape == (30, 20, 3)
+        with pytest.raises(ConfigError, match="pixels"):
+            images.decode_image(_encoded(ext, (40, 30, 3)), max_pixels=1000)
+    assert len(decoded) == 3
+
+
+def test_a_webp_upload_is_415_before_decoding(client):
+    r = client.post("/api/search", content=_encoded(".webp", (64, 32, 3)))
+    assert r.status_code == 415 and "JPEG or PNG" in r.json()["error"]
+
+
+def test_ids_beyond_sqlite_integers_are_404(client):
+    huge = 10**25
+    assert client.get(f"/api/thumbnails/{huge}.jpg").status_code == 404
+    assert client.get(f"/api/identities/{huge}").status_code == 404
+
+
+def test_a_damaged_store_is_a_one_line_json_error(store, tmp_path):
+    import sqlite3
+
+    copy = tmp_path / "adfl.db"
+    copy.write_bytes(store.read_bytes())
+    conn = sqlite3.connect(copy)
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tracklets'").fetchone()[0]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(copy, "r+b") as fh:
+        fh.seek((root - 1) * size)
+        fh.write(b"\xa5" * size)
+    with TestClient(create_app(copy), raise_server_exceptions=False) as client:
+        r = client.get("/api/identities")
+        assert r.status_code == 500 and "re-run adfl track" in r.json()["error"]
+
+
+def test_other_host_names_are_refused_when_serving_this_machine_only(store, monkeypatch):
+    """DNS rebinding: a page on evil.example re-points its name at 127.0.0.1 and reads the
+    gallery through the browser, with the browser's Host header still saying evil.example."""
+    import uvicorn
+
+    from adfl_deploy.cli import main
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    assert main(["serve", "--db", str(store)]) == 0
+    assert served["host"] == "127.0.0.1"
+    with TestClient(served["app"], base_url="http://127.0.0.1:8765") as client:
+        assert client.get("/api/run").status_code == 200
+        assert client.get("/api/run", headers={"Host": "localhost:8765"}).status_code == 200
+        assert client.get("/api/run", headers={"Host": "[::1]:8765"}).status_code == 200
+        r = client.get("/api/run", headers={"Host": "evil.example:8765"})
+        assert r.status_code == 400 and "evil.example" in r.json()["error"]
+    assert main(["serve", "--db", str(store), "--host", "0.0.0.0", "--token", "t"]) == 0  # any name: the token guards it
+    with TestClient(served["app"], base_url="http://203.0.113.5:8765") as client:
+        assert client.get("/api/run?token=t").status_code == 200
+
+
+def test_a_slow_search_does_not_stall_the_gallery(store):
+    """Embedding an upload (or loading the model on the first search) takes the model's lock,
+    not the store's: the gallery and the other requests go on meanwhile."""
+    import socket
+    import urllib.request
+
+    import uvicorn
+
+    app = create_app(store)
+    real_embed = app.state.store.embed
+
+    def slow_embed(*args, **kwargs):
+        time.sleep(2.0)
+        return real_embed(*args, **kwargs)
+
+    app.state.store.embed = slow_embed
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        upload = jpeg(person(COLOURS[1], np.random.default_rng(2)))
+        search = threading.Thread(
+            target=lambda: urllib.request.urlopen(urllib.request.Request(f"{base}/api/search", data=upload), timeout=30).read()
+        )
+        search.start()
+        time.sleep(0.4)  # the search is embedding now
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{base}/api/identities", timeout=30) as r:
+            assert r.status == 200
+        assert time.perf_counter() - started < 1.0
+        search.join(30)
+    finally:
+        server.should_exit = True
+        thread.join(10)
