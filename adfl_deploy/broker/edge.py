@@ -169,6 +169,8 @@ class RemoteAssociator:
             undecided = [k for k in self.assignment.sent if not dict.__contains__(self.assignment, k)]
             if (not undecided and not len(self._buffer())) or time.monotonic() >= deadline:
                 break
+            if self._down_since is not None:  # no broker: try again at a calm pace, not in a spin
+                time.sleep(min(max(self.publish.retry_seconds, 0.05), 0.5))
         if undecided:
             self.stats_counts["undecided_at_end"] = len(undecided)
             log.warning(

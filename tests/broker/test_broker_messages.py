@@ -76,3 +76,21 @@ def test_the_resend_buffer_keeps_order_and_drops_the_oldest_beyond_its_bound(kin
         buf.append({"k": "tr", "seq": 9})
         assert [f["seq"] for f in buf.peek(5)] == [9]
     buf.close()
+
+
+@pytest.mark.parametrize("keep_ended", [False, True])
+def test_an_edge_nodes_mot_rows_wait_for_an_id_that_comes_back_after_the_track_ended(tmp_path, keep_ended):
+    from adfl_deploy.events import FrameTracked, TickStats, TrackEnded
+    from adfl_deploy.pipeline.sinks import MotSink
+
+    sink = MotSink(tmp_path, ["cam1"], keep_ended=keep_ended)
+    box = np.array([[10.0, 20.0, 30.0, 60.0]])
+    for f in range(3):  # three frames of track 4 without an id yet
+        sink.on_event(FrameTracked("cam1", f, f / 10, np.zeros((1, 1, 3), np.uint8), box, np.array([4]), np.array([0.9]), [None]))
+    sink.on_event(TrackEnded("cam1", 4, 3, 0.3))
+    sink.on_event(GlobalIdAssigned("cam1", 4, 7, 0.2, True))  # the central associator's answer, after the end
+    sink.on_event(TickStats(1, {}, {}, 0, 0))
+    sink.close()
+    rows = (tmp_path / "cam1.txt").read_text().splitlines()
+    # one process (keep_ended False) decides before the end, so there a late id has nothing left to write
+    assert rows == ([f"{f + 1},7,10.00,20.00,20.00,40.00,0.9000,-1,-1,-1" for f in range(3)] if keep_ended else [])
