@@ -168,6 +168,17 @@ def main() -> int:
         node_out = [p.communicate()[0] for p in nodes]
         assoc.wait(timeout=120)
         nodes_s = time.time() - t0
+        # every assignment the associator ever published (its journal), per node track
+        import redis as redis_client
+
+        from adfl_deploy.broker import messages as msgs
+
+        published: dict = {}
+        for _id, fields in redis_client.Redis(port=port).xrange("adfl:decisions"):
+            for rec in msgs.decode_group(fields)["decisions"]:
+                if rec["k"] == "assign":
+                    key = (rec["cam"], rec["tid"], rec["run"])
+                    published[key] = published.get(key, 0) + 1
     finally:
         for p in [assoc, *nodes]:
             if p.poll() is None:
@@ -209,12 +220,15 @@ def main() -> int:
         "tracks_assigned_one_process": len(a1),
         "tracks_assigned_nodes": len(a3),
         "same_final_global_id": same,
+        "tracks_assigned_in_journal": len(published),
+        "tracks_assigned_more_than_once": sum(n > 1 for n in published.values()),
         "track_pairs_same_partition": f"{same_pairs}/{len(pairs)}",
         "associator": {k: central[k] for k in ("messages", "decision_latency_ms_p50", "decision_latency_ms_p99",
                                                 "cost_ms_per_tracklet_p50", "cost_ms_per_tracklet_p99", "replayed")},
         "publish": node_stats,
     }  # fmt: skip
     shown = ("one_process", "nodes_and_associator", "idf1_difference", "same_final_global_id", "track_pairs_same_partition")
+    shown += ("tracks_assigned_in_journal", "tracks_assigned_more_than_once")
     print(json.dumps({k: result[k] for k in (*shown, "tracks_assigned_one_process", "tracks_assigned_nodes")}, indent=1))
     if args.results:
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
