@@ -474,3 +474,73 @@ def test_a_node_that_restarts_never_continues_its_previous_runs_tracks(broker):
         ("cam1", 1, "A", 1, True),
         ("cam1", 1, "B", 2, True),
     ]
+
+
+def _final_ids(run: Path) -> dict:
+    """(camera, track) -> global id from a run's events.jsonl, merges followed to the end."""
+    ids, merged = {}, {}
+    for line in (run / "events.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["event"] == "global_id_assigned":
+            ids[(rec["camera"], rec["track_id"])] = rec["global_id"]
+        elif rec["event"] == "global_id_merged":
+            merged[rec["merged"]] = rec["kept"]
+    out = {}
+    for key, gid in ids.items():
+        while gid in merged:
+            gid = merged[gid]
+        out[key] = gid
+    return out
+
+
+def test_two_adfl_track_nodes_and_adfl_associate_give_one_process_ids(broker, tmp_path):
+    """The real pipeline end to end: a generated scene, one process on all cameras against
+    two ``adfl track --publish`` nodes and ``adfl associate``, ground-truth boxes."""
+    import yaml
+
+    scene = tmp_path / "scene"
+    subprocess.run(
+        [*ADFL, "scene", "--cameras", "3", "--seconds", "15", "--people", "6", "--seed", "3", "--size", "320x180"]
+        + ["--out", str(scene)],
+        check=True,
+        capture_output=True,
+    )
+
+    def config(cams, out):
+        path = tmp_path / f"{out.name}.yaml"
+        data = {
+            "sources": [f"{c}={scene / c / 'video.mp4'}" for c in cams],
+            "detections": {c: str(scene / c / "gt" / "gt.txt") for c in cams},
+            "out": str(out),
+            "write_videos": False,
+            "sinks": ["events", "mot", "summary"],
+        }
+        path.write_text(yaml.safe_dump(data))
+        return str(path)
+
+    single = tmp_path / "single"
+    subprocess.run([*ADFL, "track", "--config", config(["cam1", "cam2", "cam3"], single)], check=True, capture_output=True)
+    assoc = subprocess.Popen(
+        [*ADFL, "associate", "--broker", broker.url, "--until-done", "--nodes", "a,b", "--out", str(tmp_path / "assoc")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    nodes = [
+        subprocess.Popen(
+            [*ADFL, "track", "--config", config(cams, tmp_path / name), "--publish", broker.url, "--node", name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, cams in (("a", ["cam1", "cam2"]), ("b", ["cam3"]))
+    ]
+    assert [p.wait(240) for p in nodes] == [0, 0]
+    assert assoc.wait(60) == 0
+    one = _final_ids(single)
+    many = {**_final_ids(tmp_path / "a"), **_final_ids(tmp_path / "b")}
+    assert len(one) >= 5 and many == one
+    summary = json.loads((tmp_path / "assoc" / "summary.json").read_text())
+    assert summary["finished"] and summary["health"]["pending"] == 0
+    publish = json.loads((tmp_path / "a" / "summary.json").read_text())["sinks"]["publish"]
+    assert publish["dropped"] == {} and publish["sent_tracks"] == publish["decided_tracks"] == len(
+        [k for k in one if k[0] != "cam3"]
+    )
