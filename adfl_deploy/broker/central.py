@@ -25,6 +25,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections import Counter
@@ -76,6 +77,7 @@ class CentralAssociator:
         summary_seconds: float = 5.0,
         client=None,
         expect_nodes: list[str] | None = None,
+        snapshot_seconds: float = 60.0,
     ) -> None:
         self.where = parse_broker_url(url)
         self.url = url
@@ -108,6 +110,14 @@ class CentralAssociator:
         #: nodes waited for from the start, before they have spoken (a fixed deployment names
         #: them, so the first moments are not solved without a node that is still loading)
         self.expect_nodes = list(expect_nodes or [])
+        #: save the associator's state in OUT/SNAPSHOT this often, so a restart replays only
+        #: the journal after it (0 = never: a restart replays the whole journal)
+        self.snapshot_seconds = snapshot_seconds
+        self._last_snapshot = time.monotonic()
+        self._last_entry = ""  # the id of the last journal entry applied
+        self._last_inputs: set[str] = set()  # its input ids (an entry written twice is adjacent)
+        self.journal_entries = 0
+        self.snapshot = {"loaded": False, "entries": 0, "saved": 0}
         self.started = time.time()
 
     # -- the associator and its settings ----------------------------------------------------------
@@ -243,8 +253,11 @@ class CentralAssociator:
             pipe.xadd(self.where.results, entry)
             if acks:
                 pipe.xack(self.where.stream, GROUP, *acks)
-            pipe.execute()
+            entry_id = pipe.execute()[0]
             self._unpublished.pop(0)
+            self._last_entry = _s(entry_id)
+            self._last_inputs = set(json.loads(_s(entry["d"]))["inputs"])
+            self.journal_entries += 1
             now_ms = time.time() * 1000
             for i in tracklet_ids:
                 self.latency_ms.append(now_ms - int(i.split("-")[0]))
@@ -334,15 +347,17 @@ class CentralAssociator:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        last = "-"
+        last = self._load_snapshot() or "-"
         while True:
             entries = self.client.xrange(self.where.results, min=last, max="+", count=500)
             if last != "-":
-                entries = entries[1:]
+                entries = [e for e in entries if _s(e[0]) != _s(last)]
             if not entries:
                 break
-            for _eid, fields in entries:
+            for eid, fields in entries:
                 self._replay(fields)
+                self._last_entry = _s(eid)
+                self.journal_entries += 1
             last = entries[-1][0]
         for name in self.expect_nodes:
             self.nodes.setdefault(name, Node(name))
@@ -370,8 +385,9 @@ class CentralAssociator:
     def _replay(self, fields: dict) -> None:
         group = msgs.decode_group(fields)
         ids = group["inputs"]
-        if ids and all(i in self.done for i in ids):
+        if ids and (all(i in self.done for i in ids) or set(ids) == self._last_inputs):
             return  # the same entry twice (its first write's reply was lost): applied once
+        self._last_inputs = set(ids)
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
             pipe.xrange(self.where.stream, min=i, max=i)
@@ -394,6 +410,72 @@ class CentralAssociator:
         self.solved_time = max(self.solved_time, group["t"])
         self.replayed["groups"] += 1
         self.replayed["inputs"] += len(ids)
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    SNAPSHOT = "associator-state.pkl"
+
+    def save_snapshot(self) -> None:
+        """The associator and what orders its inputs, up to the last journal entry written,
+        atomically in OUT (private to this machine: a pickle, read back only from there).
+        Unsolved inputs and marks are not in it: they are unacknowledged, so a restart gets
+        them again."""
+        if self.out is None or self._unpublished or not self._last_entry:
+            return
+        import pickle
+
+        from adfl_deploy.files import atomic_file
+
+        state = {
+            "version": 1,
+            "broker": str(self.where),
+            "last_entry": self._last_entry,
+            "last_inputs": self._last_inputs,
+            "entries": self.journal_entries,
+            "associator": self.associator,
+            "settings": self.settings,
+            "nodes": {n.name: (n.run, n.cameras, n.watermark, n.ended) for n in self.nodes.values()},
+            "max_seq": self.max_seq,
+            "solved_time": self.solved_time,
+            "run_index": self._run_index,
+            "run_of": self._run_of,
+        }
+        with atomic_file(self.out / self.SNAPSHOT, "wb") as fh:
+            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(self.out / self.SNAPSHOT, 0o600)
+        self.done = set(self._last_inputs)  # older ids are acknowledged: never delivered again
+        self.snapshot["saved"] += 1
+        self._last_snapshot = time.monotonic()
+
+    def _load_snapshot(self) -> str | None:
+        """Restore from OUT's snapshot when it belongs to this broker's journal; returns the
+        journal entry id it covers (replay continues after it)."""
+        path = self.out / self.SNAPSHOT if self.out is not None else None
+        if path is None or not path.is_file():
+            return None
+        import pickle
+
+        try:
+            with open(path, "rb") as fh:
+                state = pickle.load(fh)
+        except Exception as exc:  # a damaged file costs a full replay, nothing else
+            log.warning("associate: ignoring the snapshot %s (%s); replaying the whole journal", path, type(exc).__name__)
+            return None
+        if state.get("broker") != str(self.where) or not self.client.xrange(
+            self.where.results, min=state["last_entry"], max=state["last_entry"]
+        ):
+            log.warning("associate: the snapshot %s is not of this broker's journal; replaying the whole journal", path)
+            return None
+        self.associator, self.settings = state["associator"], state["settings"]
+        for name, (run, cameras, watermark, ended) in state["nodes"].items():
+            self.nodes[name] = Node(name, run, list(cameras), watermark, ended)
+        self.max_seq, self.solved_time = state["max_seq"], state["solved_time"]
+        self._run_index, self._run_of = state["run_index"], state["run_of"]
+        self._last_entry, self._last_inputs = state["last_entry"], set(state["last_inputs"])
+        self.done = set(self._last_inputs)
+        self.journal_entries = state["entries"]
+        self.snapshot.update(loaded=True, entries=state["entries"])
+        log.warning("associate: restored the snapshot of %d journal entries from %s", state["entries"], path)
+        return state["last_entry"]
 
     # -- the loop ----------------------------------------------------------------------------------
     def poll(self, block_ms: int = 100) -> int:
@@ -444,12 +526,16 @@ class CentralAssociator:
                 if "NOGROUP" not in str(exc):
                     raise
                 self.restore_group()  # the broker came back empty (no persistence): start the group again
+            if self.snapshot_seconds and time.monotonic() - self._last_snapshot >= self.snapshot_seconds:
+                self.save_snapshot()
             if time.monotonic() - self._last_summary >= self.summary_seconds:
                 self._report(finished=False)
             if until_done and self.finished():
                 break
             if max_seconds and time.monotonic() - start > max_seconds:
                 break
+        if self.snapshot_seconds:
+            self.save_snapshot()
         return self._report(finished=True)
 
     def restore_group(self) -> None:
@@ -514,6 +600,7 @@ class CentralAssociator:
             "cost_ms_per_tracklet_p50": float(np.median(cost)) if cost is not None else None,
             "cost_ms_per_tracklet_p99": float(np.percentile(cost, 99)) if cost is not None else None,
             "replayed": self.replayed,
+            "snapshot": self.snapshot,
             "learned_transitions": assoc.transit_model.as_dict() if assoc else {},
             "health": self.health,
         }

@@ -47,6 +47,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--node-timeout", type=float, default=10.0, help="seconds of silence after which a node is not waited for")
     p.add_argument("--summary-seconds", type=float, default=5.0, help="log health and rewrite summary.json this often")
+    p.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=60.0,
+        help="save the associator's state in OUT this often, so a restart replays only the journal after it (0 = never)",
+    )
     p.add_argument("--until-done", action="store_true", help="exit once every node that spoke has said bye and all is decided")
     p.add_argument("--max-seconds", type=float, default=0.0, help="exit after this long (0 = run until stopped)")
 
@@ -77,8 +83,8 @@ def run(args) -> int:
     from adfl_deploy.errors import ConfigError
     from adfl_deploy.files import safe_name
 
-    if not args.node_timeout > 0 or not args.summary_seconds > 0:
-        raise ConfigError("--node-timeout and --summary-seconds must be > 0")
+    if not args.node_timeout > 0 or not args.summary_seconds > 0 or not args.snapshot_seconds >= 0:
+        raise ConfigError("--node-timeout and --summary-seconds must be > 0, --snapshot-seconds >= 0")
     central = CentralAssociator(
         args.broker,
         _association_config(args),
@@ -86,6 +92,7 @@ def run(args) -> int:
         node_timeout=args.node_timeout,
         out=args.out,
         summary_seconds=args.summary_seconds,
+        snapshot_seconds=args.snapshot_seconds,
         expect_nodes=[safe_name(n.strip(), "node name") for n in args.nodes.split(",") if n.strip()],
     )
     logging.getLogger("adfl_deploy.broker").setLevel(logging.INFO)

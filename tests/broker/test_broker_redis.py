@@ -267,13 +267,16 @@ def _assign_counts(decisions) -> dict:
     return counts
 
 
-@pytest.mark.parametrize("kill_after_groups", [5, 40])
-def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing_twice(broker, tmp_path, kill_after_groups):
+@pytest.mark.parametrize("kill_after_groups,snapshot_seconds", [(5, 0), (40, 0), (40, 0.05)])
+def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing_twice(
+    broker, tmp_path, kill_after_groups, snapshot_seconds
+):
     plan, closing = _building(seed=5)
     expected = _reference(plan, closing)
     client = broker.client()
     stream = _interleave(_node_messages(plan, closing), seed=6)
     cmd = [*ADFL, "associate", "--broker", broker.url, "--until-done", "--out", str(tmp_path / "assoc"), "--node-timeout", "60"]
+    cmd += ["--snapshot-seconds", str(snapshot_seconds)]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sent = 0
     while sent < len(stream) and client.xlen("adfl:decisions") < kill_after_groups:
@@ -282,7 +285,10 @@ def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing
         if sent % 20 == 0:
             time.sleep(0.01)
     deadline = time.monotonic() + 30
-    while client.xlen("adfl:decisions") < kill_after_groups and time.monotonic() < deadline:
+    state = tmp_path / "assoc" / "associator-state.pkl"
+    while (client.xlen("adfl:decisions") < kill_after_groups or (snapshot_seconds and not state.exists())) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     first.send_signal(signal.SIGKILL)  # mid-run: some inputs delivered and not acknowledged
     first.wait(10)
@@ -301,7 +307,10 @@ def test_kill_9_of_adfl_associate_then_restart_loses_nothing_and_assigns_nothing
     every |= {(t.camera, t.track_id) for t in closing}
     assert set(counts) == every and set(counts.values()) == {1}  # none lost, none assigned twice
     summary = json.loads((tmp_path / "assoc" / "summary.json").read_text())
-    assert summary["finished"] and summary["replayed"]["groups"] == before and summary["replayed"]["mismatched_groups"] == 0
+    # the restart replayed the journal after its snapshot (all of it without one)
+    assert summary["snapshot"]["loaded"] == bool(snapshot_seconds)
+    assert summary["snapshot"]["entries"] + summary["replayed"]["groups"] == before
+    assert summary["finished"] and summary["replayed"]["mismatched_groups"] == 0
     assert summary["health"]["pending"] == 0
 
 
@@ -544,3 +553,41 @@ def test_two_adfl_track_nodes_and_adfl_associate_give_one_process_ids(broker, tm
     assert publish["dropped"] == {} and publish["sent_tracks"] == publish["decided_tracks"] == len(
         [k for k in one if k[0] != "cam3"]
     )
+
+
+def test_a_restart_from_a_snapshot_replays_only_the_journal_after_it(broker, tmp_path):
+    from adfl_deploy.broker.central import CentralAssociator
+
+    plan, closing = _building(seed=7)
+    expected = _reference(plan, closing)
+    client = broker.client()
+    stream = _interleave(_node_messages(plan, closing), seed=8)
+    third = len(stream) // 3
+    first = CentralAssociator(broker.url, node_timeout=60, out=tmp_path, snapshot_seconds=0)
+    first.restore()
+    for fields in stream[:third]:
+        client.xadd("adfl", fields)
+    first.poll(block_ms=10)
+    first.solve()
+    first.save_snapshot()
+    covered = client.xlen("adfl:decisions")
+    assert first.snapshot["saved"] == 1 and covered > 5
+    for fields in stream[third : 2 * third]:
+        client.xadd("adfl", fields)
+    first.poll(block_ms=10)
+    first.solve()
+    at_crash = client.xlen("adfl:decisions")
+    assert at_crash > covered
+    del first  # gone without a word, like kill -9
+    for fields in stream[2 * third :]:
+        client.xadd("adfl", fields)
+    second = CentralAssociator(broker.url, node_timeout=60, out=tmp_path, snapshot_seconds=0)
+    second.restore()
+    assert second.snapshot == {"loaded": True, "entries": covered, "saved": 0}
+    assert second.replayed["groups"] == at_crash - covered and second.replayed["mismatched_groups"] == 0
+    _drain(second)
+    assert _published(client, "adfl:decisions") == expected
+    # a snapshot of another broker's journal is not used
+    other = CentralAssociator(broker.url.replace("/adfl", "/other"), node_timeout=60, out=tmp_path, snapshot_seconds=0)
+    other.restore()
+    assert not other.snapshot["loaded"]
