@@ -134,6 +134,9 @@ class RemoteAssociator:
         self.started = time.monotonic()
         self._model = model
         self._done = -math.inf  # the frame time of the last finished tick
+        self._ended: set[tuple[str, int]] = set()  # tracks that ended before their id came
+        self.tracks_sent = 0
+        self.tracks_decided = 0
 
     # -- what the pipeline calls ---------------------------------------------------------------
     def associate(self, tracklets: list[Tracklet]) -> list:
@@ -149,7 +152,17 @@ class RemoteAssociator:
 
     def end_track(self, camera: str, track_id: int, time: float) -> None:
         self._send(msgs.end(self.node, self.run_id, self._next(), camera, track_id, time, self._phase(time)))
-        self._quality.pop((camera, track_id), None)
+        key = (camera, track_id)
+        self._quality.pop(key, None)
+        if dict.__contains__(self.assignment, key):
+            self._forget(key)  # ended and decided: nothing more to label (memory stays flat on long runs)
+        elif key in self.assignment.sent:
+            self._ended.add(key)  # its id is still on its way; forgotten once it has come
+
+    def _forget(self, key: tuple[str, int]) -> None:
+        dict.pop(self.assignment, key, None)
+        self.assignment.sent.discard(key)
+        self._ended.discard(key)
 
     def _phase(self, time: float) -> int:
         """A track linked or ended at the time of a tick already finished is the run
@@ -221,8 +234,9 @@ class RemoteAssociator:
             "dropped": dict(buf.dropped),
             "outages": self.outages,
             "broker_up": self._down_since is None,
-            "decided_tracks": len(dict.keys(self.assignment)),
-            "sent_tracks": len(self.assignment.sent),
+            "decided_tracks": self.tracks_decided,
+            "sent_tracks": self.tracks_sent,
+            "undecided_now": len(self.assignment.sent) - len(dict.keys(self.assignment)),
         }
 
     def close(self) -> None:
@@ -245,6 +259,8 @@ class RemoteAssociator:
 
     def _send_tracklet(self, t: Tracklet, phase: int) -> None:
         key = (t.camera, int(t.track_id))
+        if key not in self.assignment.sent:
+            self.tracks_sent += 1
         self.assignment.sent.add(key)
         self._send(msgs.tracklet(self.node, self.run_id, self._next(), t, phase, self._quality.get(key)))
 
@@ -332,9 +348,12 @@ class RemoteAssociator:
                             continue
                         if dict.get(self.assignment, key) == decision.global_id:
                             continue  # already applied (a decision seen twice changes nothing)
+                        self.tracks_decided += not dict.__contains__(self.assignment, key)
                         self.assignment[key] = decision.global_id
                         self.global_ids.add(decision.global_id)
                         out.append(decision)
+                        if key in self._ended:
+                            self._forget(key)
                     elif isinstance(decision, GlobalIdMerged) and decision.merged in set(dict.values(self.assignment)):
                         for key, gid in list(dict.items(self.assignment)):
                             if gid == decision.merged:

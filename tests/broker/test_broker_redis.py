@@ -591,3 +591,32 @@ def test_a_restart_from_a_snapshot_replays_only_the_journal_after_it(broker, tmp
     other = CentralAssociator(broker.url.replace("/adfl", "/other"), node_timeout=60, out=tmp_path, snapshot_seconds=0)
     other.restore()
     assert not other.snapshot["loaded"]
+
+
+def test_a_node_forgets_ended_tracks_once_decided(broker, tmp_path):
+    """Memory stays flat on a node that runs for days: a track that ended is forgotten once its
+    id is known (and one that ended undecided, once its id comes)."""
+    from adfl_deploy.broker.central import CentralAssociator
+
+    rng = np.random.default_rng(4)
+    remote = _remote(broker, tmp_path)
+    clock = _FakePipelineClock(remote)
+    central = CentralAssociator(broker.url, node_timeout=60)
+    central.restore()
+    clock.tick(0.0, [_tl("cam1", t, rng.normal(size=16), rng, 0.0) for t in (1, 2)])
+    central.poll(block_ms=50)
+    central.solve()
+    clock.tick(0.1, [])
+    remote.associate([])  # both decisions are here now
+    remote.end_track("cam1", 1, 0.2)  # decided, then ended: forgotten
+    clock.tick(0.2, [_tl("cam1", 3, rng.normal(size=16), rng, 0.2)])
+    remote.end_track("cam1", 3, 0.3)  # ended before its id came: kept until it comes
+    assert set(remote.assignment.sent) == {("cam1", 2), ("cam1", 3)}
+    clock.tick(0.3, [])
+    central.poll(block_ms=50)
+    central.solve()
+    decisions = remote.associate([])
+    assert [(d.track_id, d.global_id) for d in decisions] == [(3, 3)]
+    assert set(remote.assignment.sent) == {("cam1", 2)} and dict(remote.assignment) == {("cam1", 2): 2}
+    stats = remote.stats()
+    assert (stats["sent_tracks"], stats["decided_tracks"], stats["undecided_now"]) == (3, 3, 0)
