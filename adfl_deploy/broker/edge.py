@@ -354,7 +354,7 @@ class RemoteAssociator:
                         out.append(decision)
                         if key in self._ended:
                             self._forget(key)
-                    elif isinstance(decision, GlobalIdMerged) and decision.merged in set(dict.values(self.assignment)):
+                    elif isinstance(decision, GlobalIdMerged) and decision.merged in self.global_ids:  # an id labelled here
                         for key, gid in list(dict.items(self.assignment)):
                             if gid == decision.merged:
                                 self.assignment[key] = decision.kept

@@ -620,3 +620,7 @@ def test_a_node_forgets_ended_tracks_once_decided(broker, tmp_path):
     assert set(remote.assignment.sent) == {("cam1", 2)} and dict(remote.assignment) == {("cam1", 2): 2}
     stats = remote.stats()
     assert (stats["sent_tracks"], stats["decided_tracks"], stats["undecided_now"]) == (3, 3, 0)
+    # a merge of an id this node labelled still reaches its journal after the track was forgotten
+    broker.client().xadd("adfl:decisions", msgs.encode_group(0.4, [], [GlobalIdMerged(9, 1, 0.1, 0.4)], {}))
+    assert remote.associate([]) == [GlobalIdMerged(9, 1, 0.1, 0.4)]
+    assert remote.associate([]) == []  # and only once
