@@ -11,7 +11,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.tracking.detections import Detections, nms
-from adfl_deploy.tracking.detectors import DetectionFilter, FastestDet, MotDetections, YoloOnnx, decode_yolo, letterbox
+from adfl_deploy.tracking.detectors import (
+    DetectionFilter,
+    FastestDet,
+    MotDetections,
+    YoloOnnx,
+    decode_yolo,
+    letterbox,
+    pad_geometry,
+)
 
 
 def video_frame(shared, index: int) -> np.ndarray:
@@ -31,6 +39,71 @@ def test_fastestdet_finds_the_one_person_and_nobody_in_the_empty_room(shared):
     (x1, y1, x2, y2), h = dets.xyxy[0], 432
     assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= h
     assert (y2 - y1) > 0.6 * h and (y2 - y1) > 1.5 * (x2 - x1)  # a standing person, most of the frame tall
+
+
+def test_fastestdet_pad_geometry_by_hand():
+    # a 768x432 (16:9) frame into the 352x352 input
+    assert pad_geometry(768, 432, 352, None) == (352, 352, 0, 0)  # squeezed: 352/768 across, 352/432 down
+    # padded to 4:3 = 768x576: 352/576 down, so 432 rows -> 264, the 88 spare rows split 44/44
+    assert pad_geometry(768, 432, 352, 4 / 3) == (352, 264, 0, 44)
+    assert pad_geometry(768, 432, 352, 4 / 3, centre=False) == (352, 264, 0, 0)
+    # padded to 1:1 = 768x768: 432 rows -> 198, 154 spare rows split 77/77
+    assert pad_geometry(768, 432, 352, 1.0) == (352, 198, 0, 77)
+    # a portrait 432x768 frame padded to 1:1 gets its padding beside it
+    assert pad_geometry(432, 768, 352, 1.0) == (198, 352, 77, 0)
+    with pytest.raises(ConfigError, match="pad_to_aspect"):
+        pad_geometry(768, 432, 352, 0.0)
+
+
+def _fastestdet_map(cells: list[tuple[int, int, float, float]], grid: int = 22) -> np.ndarray:
+    """A FastestDet output ``[85, G, G]`` with a confident person at each (gx, gy, w, h): w and h
+    fractions of the input, the box centred on the cell's corner (tanh(0) = 0 offsets)."""
+    out = np.zeros((85, grid, grid), np.float32)
+    for gx, gy, w, h in cells:
+        out[0, gy, gx] = 1.0  # objectness
+        out[3, gy, gx] = np.log(w / (1 - w))  # sigmoid -> w
+        out[4, gy, gx] = np.log(h / (1 - h))
+        out[5, gy, gx] = 1.0  # class 0, the person
+    return out
+
+
+def test_fastestdet_maps_an_input_box_back_through_the_padding_by_hand():
+    frame = np.zeros((432, 768, 3), np.uint8)
+    # cell (11, 11) of the 22x22 map: centre (176, 176) input px; 0.125 x 352 = 44 wide, 0.25 x 352 = 88 tall
+    out = _fastestdet_map([(11, 11, 0.125, 0.25)])
+    loose = DetectionFilter(min_confidence=0.5, min_height=1, min_width=1)
+    pad43 = FastestDet(filters=loose, pad_to_aspect=4 / 3)
+    blob, meta = pad43.prepare(frame)
+    assert blob.shape == (3, 352, 352) and meta == pytest.approx((352 / 768, 264 / 432, 0, 44))
+    # x: 176 / (352/768) = 384, width 44 / (352/768) = 96; y: (176 - 44) / (264/432) = 216, height 88 * 432/264 = 144
+    np.testing.assert_allclose(pad43.finish(out, frame.shape, meta, None).xyxy, [[336, 144, 432, 288]], atol=1e-3)
+    # full letterbox, black padding: the frame occupies rows 77..275; y = (176 - 77) * 768/352 = 216, height 192
+    square = FastestDet(filters=loose, pad_to_aspect=1.0, pad_value=0)
+    blob, meta = square.prepare(np.full((432, 768, 3), 200, np.uint8))
+    assert (blob[:, :77] == 0).all() and (blob[:, 275:] == 0).all() and np.allclose(blob[:, 77:275], 200 / 255)
+    np.testing.assert_allclose(square.finish(out, frame.shape, meta, None).xyxy, [[336, 120, 432, 312]], atol=1e-3)
+    # no padding, as before the option: x 176 * 768/352 = 384 +- 48, y 176 * 432/352 = 216 +- 54
+    stretch = FastestDet(filters=loose, pad_to_aspect=None)
+    blob, meta = stretch.prepare(frame)
+    np.testing.assert_allclose(stretch.finish(out, frame.shape, meta, None).xyxy, [[336, 162, 432, 270]], atol=1e-3)
+
+
+@pytest.mark.parametrize("aspect", [1.0, 4 / 3, None])
+def test_fastestdet_padding_keeps_a_person_shaped_box_through_the_round_trip(aspect):
+    """A 48x144 person (w/h 1/3) in a 768x432 frame: put into input pixels the way the frame is,
+    written into a network output, decoded by the detector: the same box, the same 1/3. In the
+    input, a full letterbox keeps the 1/3; 4:3 makes it 0.75x as wide, no padding 0.5625x."""
+    detector = FastestDet(filters=DetectionFilter(min_confidence=0.5, min_height=1, min_width=1), pad_to_aspect=aspect)
+    _, meta = detector.prepare(np.zeros((432, 768, 3), np.uint8))
+    sx, sy, left, top = meta
+    # a box centred on input pixel (176, 176) (cell 11, 11): where is it in the frame, how big
+    cx, cy = (176 - left) / sx, (176 - top) / sy
+    w_in, h_in = 48 * sx, 144 * sy  # the person's size in input pixels
+    assert (w_in / h_in) / (1 / 3) == pytest.approx({1.0: 1.0, 4 / 3: 0.75, None: 432 / 768}[aspect], rel=1e-9)
+    out = _fastestdet_map([(11, 11, w_in / 352, h_in / 352)])
+    ((x1, y1, x2, y2),) = detector.finish(out, (432, 768, 3), meta, None).xyxy
+    np.testing.assert_allclose([x1, y1, x2, y2], [cx - 24, cy - 72, cx + 24, cy + 72], atol=1e-3)
+    assert (x2 - x1) / (y2 - y1) == pytest.approx(1 / 3, rel=1e-4)
 
 
 def _candidates(rows: list[list[float]], width: int, n: int = 12) -> np.ndarray:
