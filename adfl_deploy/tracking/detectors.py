@@ -2,7 +2,7 @@
 ``detect_batch(detector, frames, rois)`` for the frames of every camera in one tick.
 
 - ``FastestDet``: the embedded default (1 MB COCO ONNX that ships with the package, ONNX Runtime),
-  the frame letterboxed (black, ``pad_to_aspect=1.0``) into its square input;
+  run at a 16:9 input (512x288) made from the square file, the frame letterboxed into it;
 - ``YoloOnnx``: any YOLO-format ONNX the user supplies, its layout read from the file's output
   shape: v5 ``[B, N, 5 + C]`` (cx, cy, w, h, objectness, C class scores) or v8 ``[B, 4 + C, N]``
   (cx, cy, w, h, C class scores), boxes in input pixels; input ``[B, 3, H, W]`` float32 RGB 0..1,
@@ -136,20 +136,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def decode_fastestdet(out: np.ndarray, frame_w: int, frame_h: int) -> Detections:
-    """``[85, G, G]`` FastestDet map -> person detections in pixels of a ``frame_w`` x ``frame_h``
-    picture covering the whole map (before NMS); ``FastestDet`` decodes in input pixels and
+def decode_fastestdet(out: np.ndarray, frame_w: int, frame_h: int, box_unit: float | None = None) -> Detections:
+    """``[85, Gh, Gw]`` FastestDet map -> person detections in pixels of a ``frame_w`` x
+    ``frame_h`` picture covering the whole map (before NMS). Centres are cell positions; sizes
+    are fractions of the side the network was trained at (``box_unit`` pixels, 352), which for
+    a square picture is its own side (the default). ``FastestDet`` decodes in input pixels and
     undoes its padding and scale."""
     _, gh, gw = out.shape
     ys, xs = np.mgrid[0:gh, 0:gw]
     obj, cls = out[0], out[5:]
     best = cls.argmax(axis=0)
     score = np.power(np.clip(obj, 0, 1), 0.6) * np.power(np.clip(cls.max(axis=0), 0, 1), 0.4)
-    cx = (xs + np.tanh(out[1])) / gw
-    cy = (ys + np.tanh(out[2])) / gh
-    bw, bh = _sigmoid(out[3]), _sigmoid(out[4])
+    cx = (xs + np.tanh(out[1])) * (frame_w / gw)
+    cy = (ys + np.tanh(out[2])) * (frame_h / gh)
+    bw = _sigmoid(out[3]) * (frame_w if box_unit is None else box_unit)
+    bh = _sigmoid(out[4]) * (frame_h if box_unit is None else box_unit)
     sel = best == PERSON
-    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=-1)[sel] * [frame_w, frame_h, frame_w, frame_h]
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=-1)[sel]
     return Detections(boxes.astype(np.float32), score[sel].astype(np.float32), np.zeros(int(sel.sum()), np.int64))
 
 
@@ -282,47 +285,59 @@ class OnnxDetector:
 INT8_TOLERANCE = 0.05
 
 
-#: FastestDet's default ``pad_to_aspect`` and ``pad_value``: a full letterbox with black borders,
-#: the best AP@0.5 of the variants measured on the demo scene and on seeds 1-4 (README, detectors)
-FASTESTDET_PAD_TO_ASPECT: float | None = 1.0
+#: FastestDet's default ``pad_value``: black borders; with the full letterbox (``pad_to_aspect``
+#: "input"), the best AP@0.5 of the variants measured on the demo scene and on seeds 1-4 (README)
 FASTESTDET_PAD_VALUE = 0
+#: FastestDet's default input (width, height): 16:9 like most cameras, people 1.45x larger than
+#: in a letterbox into 352x352 for 1.19x the pixels; recall and AP@0.5 measured against 352x352,
+#: 576x320, 640x352 and 768x448 on the demo scene (README, detectors)
+FASTESTDET_INPUT_SIZE = (512, 288)
 
 
 def pad_geometry(
-    frame_w: int, frame_h: int, size: int, pad_to_aspect: float | None, centre: bool = True
+    frame_w: int, frame_h: int, size: int | tuple[int, int], pad_to_aspect: float | None, centre: bool = True
 ) -> tuple[int, int, int, int]:
-    """Where a ``frame_w`` x ``frame_h`` frame lands in a ``size`` x ``size`` input:
-    ``(width, height, left, top)`` of the resized frame. ``pad_to_aspect`` None stretches the
-    frame over the whole input. Otherwise the frame is first padded (never cropped) to that
+    """Where a ``frame_w`` x ``frame_h`` frame lands in a ``size`` x ``size`` (or ``(w, h)``)
+    input: ``(width, height, left, top)`` of the resized frame. ``pad_to_aspect`` None stretches
+    the frame over the whole input. Otherwise the frame is first padded (never cropped) to that
     width/height ratio - below/around when it is wider, beside it when it is narrower - and the
-    padded picture is resized to the input, so a 16:9 frame padded to 1.0 keeps its aspect
-    (a full letterbox) and one padded to 4/3 is squeezed 0.75x in width instead of 0.5625x.
-    ``centre`` splits the padding on both sides; else it all goes below / to the right."""
+    padded picture is resized to the input, so a 16:9 frame padded to the input's own ratio keeps
+    its aspect (a full letterbox) and one padded to 4/3 for a square input is squeezed 0.75x in
+    width instead of 0.5625x. ``centre`` splits the padding on both sides; else it all goes
+    below / to the right."""
+    in_w, in_h = (size, size) if isinstance(size, int) else size
     if pad_to_aspect is None:
-        return size, size, 0, 0
+        return in_w, in_h, 0, 0
     if not pad_to_aspect > 0:
         raise ConfigError(f"FastestDet pad_to_aspect {pad_to_aspect}: use a width/height ratio above 0, or None")
     padded_w, padded_h = max(frame_w, frame_h * pad_to_aspect), max(frame_h, frame_w / pad_to_aspect)
-    width = min(size, max(1, round(frame_w * size / padded_w)))
-    height = min(size, max(1, round(frame_h * size / padded_h)))
+    width = min(in_w, max(1, round(frame_w * in_w / padded_w)))
+    height = min(in_h, max(1, round(frame_h * in_h / padded_h)))
     if not centre:
         return width, height, 0, 0
-    return width, height, (size - width) // 2, (size - height) // 2
+    return width, height, (in_w - width) // 2, (in_h - height) // 2
 
 
 class FastestDet(OnnxDetector):
-    """The default detector: ~1 MB, 352x352, COCO persons. The shipped file has batch 1; it runs
-    as a dynamic-batch copy (see ``OnnxDetector``).
+    """The default detector: ~1 MB, trained at 352x352, COCO persons. The shipped file has batch
+    1; it runs as a dynamic-batch copy (see ``OnnxDetector``).
 
-    The input is square and camera frames are not: ``pad_to_aspect`` (width/height) pads the
-    frame with grey level ``pad_value`` (0, the default, is black) to that ratio before resizing
-    it into the input, and boxes are mapped back through the same scale and offset
-    (``pad_geometry``). None squeezes the whole frame into the square (people in a 16:9 frame
-    become 0.56x as wide); 1.0, the default, is a full letterbox (people keep their shape); 4/3
-    is in between. ``pad_centre`` (default) puts the frame in the middle of the padding, else at
-    the top left."""
+    ``input_size`` (width, height; multiples of 32; None = the file's 352x352) runs the network
+    on a copy of the graph made for that input (``onnx_detector.with_input_size``). The default,
+    512x288, holds a 16:9 frame without padding and shows people 1.45x larger than a letterbox
+    into 352x352 for 1.19x the arithmetic. Box sizes stay in units of 352 px, the side the
+    network learned them at.
 
-    size = 352
+    ``pad_to_aspect`` (width/height) pads the frame with grey level ``pad_value`` (0, the default,
+    is black) to that ratio before resizing it into the input, and boxes are mapped back through
+    the same scale and offset (``pad_geometry``). "input", the default, is the input's own ratio
+    (a full letterbox: people keep their shape); None squeezes the whole frame into the input
+    (people in a 16:9 frame shown in a square become 0.56x as wide); 4/3 into a square is in
+    between. ``pad_centre`` (default) puts the frame in the middle of the padding, else at the
+    top left."""
+
+    #: the side the network was trained at: box sizes are fractions of it
+    trained_size = 352
 
     def __init__(
         self,
@@ -330,26 +345,34 @@ class FastestDet(OnnxDetector):
         filters: DetectionFilter = DetectionFilter(min_confidence=0.65),
         threads: int | None = None,
         max_batch: int | None = None,
-        pad_to_aspect: float | None = FASTESTDET_PAD_TO_ASPECT,
+        pad_to_aspect: float | None | str = "input",
         pad_centre: bool = True,
         pad_value: int = FASTESTDET_PAD_VALUE,
+        input_size: tuple[int, int] | None = FASTESTDET_INPUT_SIZE,
     ) -> None:
-        from adfl_deploy.tracking.onnx_detector import load_model
+        from adfl_deploy.tracking import onnx_detector as ox
 
-        if pad_to_aspect is not None and not pad_to_aspect > 0:
-            raise ConfigError(f"FastestDet pad_to_aspect {pad_to_aspect}: use a width/height ratio above 0, or None")
+        if pad_to_aspect == "input":
+            pad_to_aspect = 1.0 if input_size is None else input_size[0] / input_size[1]
+        elif pad_to_aspect is not None and not (isinstance(pad_to_aspect, int | float) and pad_to_aspect > 0):
+            raise ConfigError(f"FastestDet pad_to_aspect {pad_to_aspect!r}: use a width/height ratio above 0, 'input' or None")
         if not 0 <= pad_value <= 255:
             raise ConfigError(f"FastestDet pad_value {pad_value}: use a grey level from 0 to 255")
         self.filters = filters
         self.pad_to_aspect = pad_to_aspect
         self.pad_centre = pad_centre
         self.pad_value = int(pad_value)
-        self._load(load_model(path), str(path), threads, max_batch)
+        model = ox.load_model(path)
+        if input_size is not None:
+            model = ox.with_input_size(model, int(input_size[0]), int(input_size[1]))
+        self.input_w, self.input_h = input_size or (self.trained_size, self.trained_size)
+        self._load(model, str(path), threads, max_batch)
 
     def placement(self, frame_w: int, frame_h: int) -> tuple[float, float, int, int]:
         """``(scale_x, scale_y, left, top)``: a frame pixel (x, y) is input pixel
         ``(x * scale_x + left, y * scale_y + top)``."""
-        width, height, left, top = pad_geometry(frame_w, frame_h, self.size, self.pad_to_aspect, self.pad_centre)
+        size = (self.input_w, self.input_h)
+        width, height, left, top = pad_geometry(frame_w, frame_h, size, self.pad_to_aspect, self.pad_centre)
         return width / frame_w, height / frame_h, left, top
 
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
@@ -357,10 +380,10 @@ class FastestDet(OnnxDetector):
         sx, sy, left, top = placement = self.placement(w, h)
         width, height = round(w * sx), round(h * sy)
         resized = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-        if (width, height) == (self.size, self.size):
+        if (width, height) == (self.input_w, self.input_h):
             image = resized
         else:
-            image = np.full((self.size, self.size, 3), self.pad_value, np.uint8)
+            image = np.full((self.input_h, self.input_w, 3), self.pad_value, np.uint8)
             image[top : top + height, left : left + width] = resized
         blob = image.astype(np.float32) / 255.0
         return blob.transpose(2, 0, 1), placement
@@ -368,7 +391,7 @@ class FastestDet(OnnxDetector):
     def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
         h, w = shape[:2]
         sx, sy, left, top = meta
-        dets = decode_fastestdet(output, self.size, self.size)  # input pixels
+        dets = decode_fastestdet(output, self.input_w, self.input_h, self.trained_size)  # input pixels
         dets = dets[np.flatnonzero(dets.confidence >= self.filters.min_confidence)]
         box = (dets.xyxy - np.array([left, top, left, top], np.float32)) / np.array([sx, sy, sx, sy], np.float32)
         dets = Detections(box.astype(np.float32), dets.confidence, dets.class_id)

@@ -6,6 +6,9 @@ accuracy guard.
   shuffles reshape to ``[C/2, 2, H*W]``). The copy names the batch axis of the inputs and outputs
   and rewrites constant ``Reshape`` shapes so the leading axis follows the batch; ``batch_check``
   then runs both files on the same frames and the detector only batches when every output agrees.
+- ``with_input_size(model, w, h)``: a copy of a square-input detector for a ``w`` x ``h``
+  input (constant reshape shapes rewritten per scale), so a 16:9 camera frame fills the input
+  instead of being shrunk into a square.
 - ``forward_flops(model)``: multiply-adds of every Conv, MatMul and Gemm from ONNX shape
   inference, times two (the rest of a detector - activations, pooling, resize - is memory traffic).
 - ``quantize_int8(model, blobs)``: static QDQ quantization with ONNX Runtime's tooling,
@@ -117,6 +120,60 @@ def with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
         new_name = f"{name}__any_batch_{len(graph.initializer)}"
         graph.initializer.append(numpy_helper.from_array(shape.astype(np.int64), new_name))
         node.input[1] = new_name
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
+def with_input_size(model: onnx.ModelProto, width: int, height: int, stride: int = 32) -> onnx.ModelProto:
+    """A copy of a square-input, fully convolutional model (``[B, C, S, S]``) that takes a
+    ``width`` x ``height`` input, both multiples of ``stride`` (the network's coarsest stride).
+    Exports bake the feature-map sides into constant ``Reshape`` shapes (FastestDet's channel
+    shuffles reshape to ``[C/2, 2, h*w]`` and back to ``[2, -1, C/2, h, w]``): at every scale
+    S/k of the input, trailing ``(S/k, S/k)`` become ``(height/k, width/k)`` and an ``(S/k)^2``
+    becomes ``(height/k) * (width/k)``. Outputs and stale intermediate shapes are re-inferred.
+    Refuses (``ConfigError``) a model this rewrite does not cover; the tests check the result
+    against translation equivariance, which a wrong reshape breaks."""
+    dims = _dims(model.graph.input[0])
+    if len(dims) != 4 or not isinstance(dims[2], int) or dims[2] != dims[3]:
+        raise ConfigError(f"input size: the detector's input {dims} is not a fixed square [B, C, S, S]")
+    side = dims[2]
+    if width % stride or height % stride or width <= 0 or height <= 0:
+        raise ConfigError(f"detector input {width}x{height}: use positive multiples of {stride}, e.g. 640x352")
+    if side % stride:
+        raise ConfigError(f"input size: the detector's side {side} is not a multiple of {stride}")
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    scales = {side // k: (height // k, width // k) for k in range(1, side + 1) if side % k == 0 and k <= stride}
+    initializers = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[1] not in initializers:
+            continue
+        shape = [int(v) for v in numpy_helper.to_array(initializers[node.input[1]])]
+        new = list(shape)
+        root = round(shape[-1] ** 0.5) if shape and shape[-1] > 0 else 0
+        if len(shape) >= 2 and shape[-1] == shape[-2] and shape[-1] in scales:
+            new[-2:] = scales[shape[-1]]
+        elif root * root == shape[-1] and root in scales:  # a flattened side x side
+            h, w = scales[root]
+            new[-1] = h * w
+        if new != shape:
+            name = f"{node.input[1]}__size_{width}x{height}_{len(graph.initializer)}"
+            graph.initializer.append(numpy_helper.from_array(np.array(new, np.int64), name))
+            node.input[1] = name
+    graph.input[0].type.tensor_type.shape.dim[2].dim_value = height
+    graph.input[0].type.tensor_type.shape.dim[3].dim_value = width
+    for value in graph.output:
+        value.type.tensor_type.ClearField("shape")
+    del graph.value_info[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:
+        raise ConfigError(f"input size {width}x{height}: the rewritten detector does not check ({one_line(exc)})") from None
+    for value, out in zip(graph.output, inferred.graph.output):
+        value.type.CopyFrom(out.type)
     used = {name for node in graph.node for name in node.input}
     kept = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]

@@ -71,7 +71,7 @@ def frames(shared):
 
 def test_fastestdet_network_outputs_of_a_batch_equal_the_shipped_file_frame_by_frame(frames):
     shipped = ort.InferenceSession(str(FASTESTDET), providers=["CPUExecutionProvider"])  # batch 1, as shipped
-    detector = FastestDet(max_batch=8)
+    detector = FastestDet(max_batch=8, input_size=None)
     assert detector.batched  # the dynamic copy agreed with the file at load
     blobs = np.stack([cv2.resize(f, (352, 352), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0 for f in frames])
     blobs = np.ascontiguousarray(blobs.transpose(0, 3, 1, 2))
@@ -154,6 +154,48 @@ def test_dynamic_batch_copy_of_a_channel_shuffle_baked_at_batch_1():
     np.testing.assert_array_equal(out, batch[:, 1::2])  # by hand: channels 1 and 3 of every image
     fixed = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert ox.batch_check(fixed, ort.InferenceSession(dynamic.SerializeToString()), batch) is None
+
+
+def _shuffle(src: str, dst: str, channels: int, side: int, tag: str) -> tuple[list, list]:
+    """ShuffleNet's channel shuffle as exported for a square ``side``: [1, C, s, s] -> [C/2, 2,
+    s*s] -> swap -> [2, -1, C/2, s, s] -> the odd channels (Gather 1)."""
+    shapes = [
+        numpy_helper.from_array(np.array([channels // 2, 2, side * side], np.int64), f"{tag}_s1"),
+        numpy_helper.from_array(np.array([2, -1, channels // 2, side, side], np.int64), f"{tag}_s2"),
+    ]
+    nodes = [
+        helper.make_node("Reshape", [src, f"{tag}_s1"], [f"{tag}_a"]),
+        helper.make_node("Transpose", [f"{tag}_a"], [f"{tag}_b"], perm=[1, 0, 2]),
+        helper.make_node("Reshape", [f"{tag}_b", f"{tag}_s2"], [f"{tag}_c"]),
+        helper.make_node("Gather", [f"{tag}_c", "one"], [dst], axis=0),
+    ]
+    return nodes, shapes
+
+
+def test_input_size_copy_of_channel_shuffles_baked_at_two_scales():
+    # a 64x64 graph: shuffle at 64, 2x2 max pool, shuffle at 32; rewritten for 96 wide x 64 tall
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 32, 32])
+    first, s1 = _shuffle("x", "p", 4, 64, "full")
+    second, s2 = _shuffle("q", "y", 2, 32, "half")
+    pool = helper.make_node("MaxPool", ["p"], ["q"], kernel_shape=[2, 2], strides=[2, 2])
+    one = numpy_helper.from_array(np.array(1, np.int64), "one")
+    model = _model([*first, pool, *second], [x], [y], [*s1, *s2, one])
+    wide = ox.with_input_size(model, 96, 64)
+    assert [d.dim_value for d in wide.graph.output[0].type.tensor_type.shape.dim] == [1, 1, 32, 48]
+    image = np.random.default_rng(0).normal(size=(1, 4, 64, 96)).astype(np.float32)
+    out = ort.InferenceSession(wide.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": image})[0]
+    # by hand: odd channels (1, 3), 2x2 max, then the odd one of those two (channel 3)
+    odd = image[:, 1::2]
+    pooled = odd.reshape(1, 2, 32, 2, 48, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(out, pooled[:, 1::2])
+    # and then any batch
+    both = ox.with_dynamic_batch(wide)
+    batch = np.concatenate([image, -image])
+    out = ort.InferenceSession(both.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": batch})[0]
+    np.testing.assert_array_equal(out[0], pooled[0, 1::2])
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        ox.with_input_size(model, 80, 64)
 
 
 def test_batch_check_refuses_a_copy_that_mixes_frames():

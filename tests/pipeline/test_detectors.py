@@ -72,18 +72,18 @@ def test_fastestdet_maps_an_input_box_back_through_the_padding_by_hand():
     # cell (11, 11) of the 22x22 map: centre (176, 176) input px; 0.125 x 352 = 44 wide, 0.25 x 352 = 88 tall
     out = _fastestdet_map([(11, 11, 0.125, 0.25)])
     loose = DetectionFilter(min_confidence=0.5, min_height=1, min_width=1)
-    pad43 = FastestDet(filters=loose, pad_to_aspect=4 / 3)
+    pad43 = FastestDet(filters=loose, pad_to_aspect=4 / 3, input_size=None)
     blob, meta = pad43.prepare(frame)
     assert blob.shape == (3, 352, 352) and meta == pytest.approx((352 / 768, 264 / 432, 0, 44))
     # x: 176 / (352/768) = 384, width 44 / (352/768) = 96; y: (176 - 44) / (264/432) = 216, height 88 * 432/264 = 144
     np.testing.assert_allclose(pad43.finish(out, frame.shape, meta, None).xyxy, [[336, 144, 432, 288]], atol=1e-3)
     # full letterbox, black padding: the frame occupies rows 77..275; y = (176 - 77) * 768/352 = 216, height 192
-    square = FastestDet(filters=loose, pad_to_aspect=1.0, pad_value=0)
+    square = FastestDet(filters=loose, pad_to_aspect=1.0, pad_value=0, input_size=None)
     blob, meta = square.prepare(np.full((432, 768, 3), 200, np.uint8))
     assert (blob[:, :77] == 0).all() and (blob[:, 275:] == 0).all() and np.allclose(blob[:, 77:275], 200 / 255)
     np.testing.assert_allclose(square.finish(out, frame.shape, meta, None).xyxy, [[336, 120, 432, 312]], atol=1e-3)
     # no padding, as before the option: x 176 * 768/352 = 384 +- 48, y 176 * 432/352 = 216 +- 54
-    stretch = FastestDet(filters=loose, pad_to_aspect=None)
+    stretch = FastestDet(filters=loose, pad_to_aspect=None, input_size=None)
     blob, meta = stretch.prepare(frame)
     np.testing.assert_allclose(stretch.finish(out, frame.shape, meta, None).xyxy, [[336, 162, 432, 270]], atol=1e-3)
 
@@ -93,7 +93,9 @@ def test_fastestdet_padding_keeps_a_person_shaped_box_through_the_round_trip(asp
     """A 48x144 person (w/h 1/3) in a 768x432 frame: put into input pixels the way the frame is,
     written into a network output, decoded by the detector: the same box, the same 1/3. In the
     input, a full letterbox keeps the 1/3; 4:3 makes it 0.75x as wide, no padding 0.5625x."""
-    detector = FastestDet(filters=DetectionFilter(min_confidence=0.5, min_height=1, min_width=1), pad_to_aspect=aspect)
+    detector = FastestDet(
+        filters=DetectionFilter(min_confidence=0.5, min_height=1, min_width=1), pad_to_aspect=aspect, input_size=None
+    )
     _, meta = detector.prepare(np.zeros((432, 768, 3), np.uint8))
     sx, sy, left, top = meta
     # a box centred on input pixel (176, 176) (cell 11, 11): where is it in the frame, how big
@@ -104,6 +106,39 @@ def test_fastestdet_padding_keeps_a_person_shaped_box_through_the_round_trip(asp
     ((x1, y1, x2, y2),) = detector.finish(out, (432, 768, 3), meta, None).xyxy
     np.testing.assert_allclose([x1, y1, x2, y2], [cx - 24, cy - 72, cx + 24, cy + 72], atol=1e-3)
     assert (x2 - x1) / (y2 - y1) == pytest.approx(1 / 3, rel=1e-4)
+
+
+def test_fastestdet_on_a_16_by_9_input_maps_a_box_back_by_hand():
+    # 640x352 input, 40x22 map (stride 16). A 768x432 frame letterboxed into it: padded to
+    # 640/352 = 1.818 it is 785.45 wide, so it lands 626 x 352 at left (640 - 626) // 2 = 7
+    frame = np.zeros((432, 768, 3), np.uint8)
+    detector = FastestDet(filters=DetectionFilter(min_confidence=0.5, min_height=1, min_width=1), input_size=(640, 352))
+    blob, meta = detector.prepare(frame)
+    assert blob.shape == (3, 352, 640) and meta == pytest.approx((626 / 768, 352 / 432, 7, 0))
+    # cell (20, 11): centre (320, 176) input px; sizes are fractions of 352 (the trained side),
+    # not of 640: 0.125 x 352 = 44 wide, 0.25 x 352 = 88 tall
+    out = _fastestdet_map([(20, 11, 0.125, 0.25)], grid=22)
+    out = np.concatenate([out, np.zeros((85, 22, 18), np.float32)], axis=2)  # 22 rows x 40 columns
+    x, w = (320 - 7) * 768 / 626, 44 * 768 / 626
+    y, h = 176 * 432 / 352, 88 * 432 / 352
+    np.testing.assert_allclose(
+        detector.finish(out, frame.shape, meta, None).xyxy, [[x - w / 2, y - h / 2, x + w / 2, y + h / 2]], atol=1e-3
+    )
+
+
+def test_fastestdet_at_640x352_finds_the_same_one_person_on_real_footage(shared):
+    square, wide = FastestDet(input_size=None), FastestDet(input_size=(640, 352))
+    assert len(wide(video_frame(shared, 0))) == 0  # the empty room
+    (a,), (b,) = square(video_frame(shared, 348)).xyxy, wide(video_frame(shared, 348)).xyxy
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    iou = inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter)
+    assert iou > 0.7, (a, b)
+
+
+@pytest.mark.parametrize("size", [(352, 200), (641, 352), (0, 352)])
+def test_fastestdet_input_size_not_a_multiple_of_32_is_one_line(size):
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        FastestDet(input_size=size)
 
 
 def _candidates(rows: list[list[float]], width: int, n: int = 12) -> np.ndarray:
