@@ -56,6 +56,9 @@ def test_the_command_scores_a_detector_on_a_scene_and_writes_json(scene, tmp_pat
     assert row["detector"] == "motion" and set(row["cameras"]) == set(scene.cameras)
     assert 0.0 <= row["recall"] <= 1.0 and row["ground_truth"] > 0
     assert "| motion |" in capsys.readouterr().out
+    # the pipeline passes boxes down to 0.2 to the tracker; precision and recall are reported
+    # where boxes lead tracks (the tracker's first round, 0.5), as before that change
+    assert report["operating_point"] == {"min_confidence": 0.5, "min_height": 24}
 
 
 def test_an_unknown_detector_is_one_line_before_anything_runs(scene, tmp_path, capsys):
