@@ -506,7 +506,9 @@ class Pipeline:
         roi = {cam: _roi_mask(cam, path) for cam, path in cfg.roi_masks.items()}
         detectors = camera_detectors(cfg, [n for n in names if n not in precomputed]) if len(precomputed) < len(names) else {}
         detectors.update(dict.fromkeys(precomputed, None))
-        embedder = create_embedder(cfg.model, cfg.backend)
+        # one call a tick: its threads sleep between calls and leave the cores to the camera
+        # readers and detector workers (README, capacity: 17 streams kept real time against 16)
+        embedder = create_embedder(cfg.model, cfg.backend, spinning=False)
         associator = calibrated_associator(embedder, cfg.association)
         log.info("association: match threshold %.3f for %s", associator.match_threshold, embedder.name)
         return cls(

@@ -90,8 +90,11 @@ class OnnxRuntimeCpu:
         return "onnxruntime-gpu with a CUDA device is not installed"
 
     @classmethod
-    def load(cls, directory: Path, info: ArtifactInfo, precision: str | None, threads: int | None = None, **_):
-        return onnxruntime_runner(directory, info, precision, cuda=cls.cuda, threads=threads), precision or info.precision
+    def load(
+        cls, directory: Path, info: ArtifactInfo, precision: str | None, threads: int | None = None, spinning: bool = True, **_
+    ):
+        runner = onnxruntime_runner(directory, info, precision, cuda=cls.cuda, threads=threads, spinning=spinning)
+        return runner, precision or info.precision
 
 
 class OnnxRuntimeCuda(OnnxRuntimeCpu):
@@ -117,13 +120,20 @@ BACKENDS.register("onnxruntime-cuda", OnnxRuntimeCuda)
 BACKENDS.register("tensorrt", TensorRT)
 
 
-def onnxruntime_runner(directory: Path, info: ArtifactInfo, precision: str | None, cuda: bool, threads: int | None) -> Runner:
+def onnxruntime_runner(
+    directory: Path, info: ArtifactInfo, precision: str | None, cuda: bool, threads: int | None, spinning: bool = True
+) -> Runner:
+    """``spinning`` False: the intra-op threads sleep between calls instead of spinning (ONNX
+    Runtime's default), which is slower call to call but leaves the cores to the rest of a
+    pipeline that calls the model once a tick (camera readers, detector workers)."""
     import onnxruntime as ort
 
     model_file = onnx_file(info, precision)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
     try:
         session = ort.InferenceSession(str(directory / model_file), options, providers=providers)

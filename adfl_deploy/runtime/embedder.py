@@ -37,12 +37,12 @@ class EmbedderLike(Protocol):
 EMBEDDERS: Registry[Callable[..., EmbedderLike]] = Registry("embedder", "adfl_deploy.embedders")
 
 
-def create_embedder(model: str | Path = "", backend: str = "auto") -> EmbedderLike:
+def create_embedder(model: str | Path = "", backend: str = "auto", spinning: bool = True) -> EmbedderLike:
     """A registered embedder by name (``colour-histogram``), else the exported artefact in the
-    folder ``model`` (empty: the shipped edge model)."""
+    folder ``model`` (empty: the shipped edge model). ``spinning``: see ``Embedder.from_artifact``."""
     if isinstance(model, str) and model and model in EMBEDDERS:
         return EMBEDDERS.get(model)(backend=backend)
-    return Embedder.from_artifact(model or EDGE_MODEL, backend=backend)
+    return Embedder.from_artifact(model or EDGE_MODEL, backend=backend, spinning=spinning)
 
 
 class Embedder:
@@ -62,14 +62,18 @@ class Embedder:
         precision: str | None = None,
         threads: int | None = None,
         plugin_library: str | Path | None = None,
+        spinning: bool = True,
     ) -> Embedder:
         """Load a verified artefact on ``backend`` ("auto": the fastest available, logged).
         ``plugin_library``: the fused-attention TensorRT plugins (default $ADFL_PLUGIN_LIBRARY,
-        else build/libadfl_plugins.so)."""
+        else build/libadfl_plugins.so). ``spinning`` False: ONNX Runtime's threads sleep between
+        calls (the pipeline: one call a tick, cores shared with readers and detectors)."""
         directory = Path(directory)
         info = load_artifact(directory)
         chosen = backends.resolve(backend, directory, info)
-        run, precision = backends.load(chosen, directory, info, precision, threads=threads, plugin_library=plugin_library)
+        run, precision = backends.load(
+            chosen, directory, info, precision, threads=threads, plugin_library=plugin_library, spinning=spinning
+        )
         log.info("embedder: %s (%s) on %s%s", info.model.name, precision, chosen, " (auto)" if backend == "auto" else "")
         return cls(run, info, chosen, precision)
 

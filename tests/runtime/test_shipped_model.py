@@ -37,3 +37,30 @@ def test_shipped_model_beats_the_colour_histogram_on_held_out_ids(shared):
     histogram = evaluate(colour_histogram, dataset).metrics
     assert model["rank1"] >= histogram["rank1"]
     assert model["mAP"] > histogram["mAP"]
+
+
+def test_a_pipeline_embedder_sleeps_between_calls_and_embeds_the_same(monkeypatch):
+    """``spinning=False`` (what the pipeline asks for) sets ONNX Runtime's documented session
+    entry so its threads sleep between calls; the embeddings do not change."""
+    import onnxruntime as ort
+
+    made = []
+    real = ort.InferenceSession
+
+    def recording(path, options=None, **kwargs):
+        made.append(options)
+        return real(path, options, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    crops = load_sample_crops()[:4]
+    sleeping = Embedder.from_artifact(EDGE_MODEL, backend="onnxruntime-cpu", spinning=False)
+    spinning = Embedder.from_artifact(EDGE_MODEL, backend="onnxruntime-cpu")
+
+    def spinning_entry(options) -> str | None:
+        try:
+            return options.get_session_config_entry("session.intra_op.allow_spinning")
+        except Exception:  # noqa: BLE001 - ONNX Runtime raises for an entry never set
+            return None
+
+    assert [spinning_entry(o) for o in made] == ["0", None]
+    np.testing.assert_allclose(sleeping.embed(crops), spinning.embed(crops), atol=1e-6)
