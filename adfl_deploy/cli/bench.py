@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     g.add_argument("--target-streams", type=int, default=4, help="streams to run in real time")
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
-    g.add_argument("--detector", default="motion", help="motion, fastestdet or a YOLO ONNX")
+    g.add_argument("--detector", default="motion", help="motion, fastestdet, fastestdet@WIDTHxHEIGHT or a YOLO ONNX")
     st = p.add_argument_group("identity store benchmark (--store)")
     st.add_argument("--store", action="store_true", help="search accuracy on a tracked scene and latency at 100,000 embeddings")
     st.add_argument("--run", default="out/demo/track", help="the adfl track run folder to search (default: the demo's)")

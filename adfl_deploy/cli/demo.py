@@ -41,7 +41,11 @@ def add_parser(sub) -> None:
         action="store_true",
         help="replace the --scene folder if it holds a scene made with another config (only a folder adfl scene generated)",
     )
-    p.add_argument("--detector", default="motion", help="detector of the main run: motion, fastestdet or a YOLO ONNX")
+    p.add_argument(
+        "--detector",
+        default="motion",
+        help=("detector of the main run: motion, fastestdet, fastestdet@WIDTHxHEIGHT or a YOLO ONNX"),
+    )
     p.add_argument("--no-compare", action="store_true", help="skip the comparison runs")
 
 

@@ -15,7 +15,7 @@ EXAMPLES = """examples:
   adfl mtmc --sweep seeds=1-4,cameras=3,4,seconds=60           every method on 8 scenes: mean ± sd
   adfl mtmc --sweep seeds=5-9,cameras=3-6,seconds=60,120,people=12 --models edge --detections gt,motion
   adfl mtmc out/scene --detectors                  detection recall/precision/AP@0.5 of every registered detector
-  adfl mtmc out/scene --detectors fastestdet,my-yolo.onnx --out results/detection
+  adfl mtmc out/scene --detectors fastestdet,fastestdet@640x352,my-yolo.onnx --out results/detection
 """
 
 
@@ -46,7 +46,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--detections",
         default="gt",
-        help="with --models: gt (ground-truth boxes), motion, fastestdet or a YOLO ONNX; a comma list runs each",
+        help=(
+            "with --models: gt (ground-truth boxes), motion, fastestdet, fastestdet@WIDTHxHEIGHT or a YOLO "
+            "ONNX; a comma list runs each"
+        ),
     )
     p.add_argument(
         "--detectors",
@@ -170,13 +173,14 @@ def _detectors(args, scene) -> int:
     from adfl_deploy.files import atomic_write_text
     from adfl_deploy.pipeline import PipelineConfig
     from adfl_deploy.tracking import DETECTORS
+    from adfl_deploy.tracking.detectors import is_detector
 
     names = DETECTORS.names() if args.detectors == "all" else [n for n in args.detectors.split(",") if n]
-    unknown = [n for n in names if n not in DETECTORS and not Path(n).is_file()]
+    unknown = [n for n in names if not is_detector(n)]
     if unknown or not names:
         raise ConfigError(
             f"--detectors: unknown detector {unknown[0] if unknown else '(none given)'!r}; choose from "
-            f"{', '.join(DETECTORS.names())} or give the path of a YOLO ONNX"
+            f"{', '.join(DETECTORS.names())}, fastestdet@WIDTHxHEIGHT or give the path of a YOLO ONNX"
         )
     base = _base(args) or PipelineConfig()
     out = Path(args.out or "out/detection")

@@ -30,7 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="YAML/JSON PipelineConfig")
     p.add_argument("--model", help="exported artefact folder (default: the shipped edge model)")
     p.add_argument("--backend", help="auto, onnxruntime-cpu, onnxruntime-cuda, torch")
-    p.add_argument("--detector", help="fastestdet (shipped) or a YOLOv5/v8 ONNX path")
+    p.add_argument(
+        "--detector",
+        help=(
+            "fastestdet (shipped, 512x288 input), fastestdet@WIDTHxHEIGHT (e.g. fastestdet@640x352 for "
+            "people small in the frame), motion, or a YOLOv5/v8 ONNX path"
+        ),
+    )
     p.add_argument("--out", help="output folder")
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.add_argument("--no-video", action="store_true", help="skip the annotated videos and the mosaic")

@@ -26,7 +26,8 @@ class PipelineConfig:
     #: exported artefact folder; empty = the shipped edge model; "colour-histogram" = no network
     model: str = ""
     backend: str = "auto"
-    #: "fastestdet" (shipped COCO network), "motion" (background subtraction, fixed cameras),
+    #: "fastestdet" (shipped COCO network; "fastestdet@640x352" at another input size), "motion"
+    #: (background subtraction, fixed cameras),
     #: any name registered in adfl_deploy.tracking.detectors.DETECTORS, or a YOLOv5/v8 ONNX path
     detector: str = "fastestdet"
     #: boxes down to this confidence reach the tracker: its second (ByteTrack) round keeps tracks

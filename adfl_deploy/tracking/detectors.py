@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,15 +102,31 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
 DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", "adfl_deploy.detectors")
 
 
+def fastestdet_size(name: str) -> tuple[int, int] | None:
+    """``"fastestdet@640x352"`` -> (640, 352): the shipped FastestDet at another input size (for
+    people small in the frame); None for any other name."""
+    match = re.fullmatch(r"fastestdet@(\d+)x(\d+)", name)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def is_detector(name: str) -> bool:
+    """A name ``create_detector`` takes: registered, ``fastestdet@WxH``, or an existing file."""
+    return name in DETECTORS or fastestdet_size(name) is not None or Path(name).is_file()
+
+
 def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
-    """A registered detector by name, else ``name`` is the path of a YOLOv5/v8 ONNX."""
+    """A registered detector by name, ``fastestdet@WIDTHxHEIGHT`` (FastestDet at that input
+    size, multiples of 32), else ``name`` is the path of a YOLOv5/v8 ONNX."""
     filters = filters or DetectionFilter()
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
+    if (size := fastestdet_size(name)) is not None:
+        return FastestDet(filters=filters, input_size=size)
     if not Path(name).is_file():
         raise ConfigError(
-            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, or give the path of a "
-            "YOLOv5/v8 ONNX (or of a Darknet .cfg with its .weights beside it)"
+            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, fastestdet@WIDTHxHEIGHT "
+            "(e.g. fastestdet@640x352), or give the path of a YOLOv5/v8 ONNX (or of a Darknet .cfg with its "
+            ".weights beside it)"
         )
     if Path(name).suffix == ".cfg":
         return DarknetYolo(name, filters)

@@ -141,6 +141,20 @@ def test_fastestdet_input_size_not_a_multiple_of_32_is_one_line(size):
         FastestDet(input_size=size)
 
 
+def test_fastestdet_at_another_size_by_name():
+    from adfl_deploy.tracking.detectors import create_detector, is_detector
+
+    detector = create_detector("fastestdet@640x352")
+    assert (detector.input_w, detector.input_h) == (640, 352)
+    assert detector.session.get_inputs()[0].shape[2:] == [352, 640]
+    assert (create_detector("fastestdet").input_w, create_detector("fastestdet").input_h) == (512, 288)
+    assert is_detector("fastestdet@576x320") and not is_detector("fastestdet@big") and not is_detector("fastestdet@576")
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        create_detector("fastestdet@641x352")
+    with pytest.raises(ConfigError, match="fastestdet@WIDTHxHEIGHT"):
+        create_detector("fastestdet@640")
+
+
 def _candidates(rows: list[list[float]], width: int, n: int = 12) -> np.ndarray:
     """Real heads have many more candidates than channels; pad with empty (all-zero) ones.
     Zero scores give class 0 at confidence 0, which the decoder keeps and the filters drop."""
