@@ -125,7 +125,11 @@ class Pipeline:
             s.wakeup = self.wakeup
         self.cameras = {
             s.name: Camera(
-                s, detectors[s.name], ByteTracker(tracker), (precomputed or {}).get(s.name), (roi_masks or {}).get(s.name)
+                s,
+                detectors[s.name],
+                ByteTracker(tracker.for_detector(detectors[s.name])),
+                (precomputed or {}).get(s.name),
+                (roi_masks or {}).get(s.name),
             )
             for s in sources
         }

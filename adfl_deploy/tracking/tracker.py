@@ -19,12 +19,18 @@ from adfl_deploy.errors import ConfigError
 from adfl_deploy.tracking import kalman
 from adfl_deploy.tracking.detections import Detections, iou_matrix
 
+#: an unmatched box starts a track only if this confident, unless the detector says otherwise
+NEW_TRACK_CONFIDENCE = 0.6
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
     high_confidence: float = 0.5  # first-round detections
     low_confidence: float = 0.1  # second round; below this a box is ignored
-    new_track_confidence: float = 0.6  # an unmatched box starts a track only if this confident
+    #: an unmatched box starts a track only if this confident; None: the detector's own
+    #: ``new_track_confidence`` (confidence scales differ: FastestDet's score, motion's fill
+    #: ratio), else ``NEW_TRACK_CONFIDENCE``
+    new_track_confidence: float | None = None
     match_iou: float = 0.2  # minimum IoU to match (first round)
     low_match_iou: float = 0.5  # second round, stricter: low boxes are less reliable
     confirm_hits: int = 3  # a track is confirmed (reported) after this many matches
@@ -32,12 +38,21 @@ class TrackerConfig:
 
     def __post_init__(self) -> None:
         for name in ("high_confidence", "low_confidence", "new_track_confidence", "match_iou", "low_match_iou"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"tracker.{name}: {getattr(self, name)} is not in [0, 1]")
+            value = getattr(self, name)
+            if value is None and name == "new_track_confidence":
+                continue
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"tracker.{name}: {value} is not in [0, 1]")
         if self.confirm_hits < 1 or self.max_lost_frames < 0:
             raise ConfigError(
                 f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0"
             )
+
+    def for_detector(self, detector) -> TrackerConfig:
+        """This config with ``new_track_confidence`` filled in from ``detector`` when unset."""
+        if self.new_track_confidence is not None:
+            return self
+        return replace(self, new_track_confidence=getattr(detector, "new_track_confidence", NEW_TRACK_CONFIDENCE))
 
 
 @dataclass
@@ -105,7 +120,7 @@ class ByteTracker:
             remaining[i].lost += 1
         for di in left_high:
             d = int(high[di])
-            if dets.confidence[d] >= cfg.new_track_confidence:
+            if dets.confidence[d] >= (NEW_TRACK_CONFIDENCE if cfg.new_track_confidence is None else cfg.new_track_confidence):
                 mean, cov = kalman.initiate(kalman.xyxy_to_xyah(dets.xyxy[d]))
                 track = Track(next(self._ids), mean, cov, last_confidence=float(dets.confidence[d]))
                 self.tracks.append(track)

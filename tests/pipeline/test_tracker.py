@@ -72,3 +72,33 @@ def test_new_tracks_are_confirmed_after_three_hits():
     tracker = ByteTracker()
     reported = [len(tracker.update(frame([box(100 + t)], [0.9]))) for t in range(4)]
     assert reported == [0, 0, 1, 1]
+
+
+def test_a_track_starts_only_above_the_new_track_confidence_of_the_detector():
+    from adfl_deploy.tracking.tracker import NEW_TRACK_CONFIDENCE, TrackerConfig
+
+    class Scored:  # a detector whose scores run higher: it asks for 0.7
+        new_track_confidence = 0.7
+
+    default = TrackerConfig()
+    assert default.for_detector(Scored()).new_track_confidence == 0.7
+    assert default.for_detector(object()).new_track_confidence == NEW_TRACK_CONFIDENCE == 0.6
+    assert TrackerConfig(new_track_confidence=0.5).for_detector(Scored()).new_track_confidence == 0.5  # set wins
+
+    def started(config: TrackerConfig, confidence: float) -> int:
+        tracker = ByteTracker(config)
+        for _ in range(5):  # one person standing still, confirmed after 3 hits
+            tracker.update(frame([box(300)], [confidence]))
+        return len(tracker.tracks)
+
+    assert started(default, 0.65) == 1  # 0.65 >= 0.6
+    assert started(default.for_detector(Scored()), 0.65) == 0  # 0.65 < 0.7: never starts
+    assert started(default.for_detector(Scored()), 0.72) == 1
+
+
+def test_fastestdet_asks_the_tracker_for_a_higher_new_track_confidence_than_motion():
+    from adfl_deploy.tracking.detectors import FastestDet, MotionDetector
+    from adfl_deploy.tracking.tracker import TrackerConfig
+
+    assert TrackerConfig().for_detector(FastestDet).new_track_confidence == 0.7
+    assert TrackerConfig().for_detector(MotionDetector()).new_track_confidence == 0.6
