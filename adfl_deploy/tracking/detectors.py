@@ -57,7 +57,12 @@ YOLO_FASTEST = Path("data") / "detectors" / "yolo-fastest-1.1_body"
 
 @runtime_checkable
 class Detector(Protocol):
-    """``detector(frame_bgr, roi_mask) -> Detections`` of persons in frame pixels."""
+    """``detector(frame_bgr, roi_mask) -> Detections`` of persons in frame pixels.
+
+    Optional attributes the pipeline reads: ``detect_batch(frames, rois)`` (one call for a
+    tick's frames), ``per_camera = True`` (one instance per camera: it models a camera), and
+    ``new_track_confidence`` (the score a box needs to start a track when
+    ``tracker.new_track_confidence`` is unset; default 0.6) - confidence scales differ."""
 
     def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections: ...
 
