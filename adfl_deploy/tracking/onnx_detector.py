@@ -80,6 +80,14 @@ def batch_size(model: onnx.ModelProto) -> int | None:
     return first if isinstance(first, int) and first > 0 else None
 
 
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    """Remove the initializers no node reads (the shapes a rewrite replaced)."""
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy whose inputs and outputs take any batch ``N``. Constant ``Reshape`` shapes with a
     fixed leading axis get ``-1`` there (no other ``-1``) or ``0`` (copy the batch; when the
@@ -120,10 +128,7 @@ def with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
         new_name = f"{name}__any_batch_{len(graph.initializer)}"
         graph.initializer.append(numpy_helper.from_array(shape.astype(np.int64), new_name))
         node.input[1] = new_name
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _drop_unused_initializers(graph)
     return model
 
 
@@ -146,7 +151,7 @@ def with_input_size(model: onnx.ModelProto, width: int, height: int, stride: int
         raise ConfigError(f"input size: the detector's side {side} is not a multiple of {stride}")
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    scales = {side // k: (height // k, width // k) for k in range(1, side + 1) if side % k == 0 and k <= stride}
+    scales = {side // k: (height // k, width // k) for k in range(1, stride + 1) if side % k == 0}
     initializers = {t.name: t for t in graph.initializer}
     for node in graph.node:
         if node.op_type != "Reshape" or node.input[1] not in initializers:
@@ -174,10 +179,7 @@ def with_input_size(model: onnx.ModelProto, width: int, height: int, stride: int
         raise ConfigError(f"input size {width}x{height}: the rewritten detector does not check ({one_line(exc)})") from None
     for value, out in zip(graph.output, inferred.graph.output):
         value.type.CopyFrom(out.type)
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _drop_unused_initializers(graph)
     return model
 
 

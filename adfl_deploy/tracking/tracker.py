@@ -74,7 +74,7 @@ class ByteTracker:
     """``tracker.update(detections) -> detections`` of confirmed tracks, with ``tracker_id``."""
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
-        self.config = config
+        self.config = config.for_detector(None)  # unset start confidence: the default, resolved once
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -120,7 +120,7 @@ class ByteTracker:
             remaining[i].lost += 1
         for di in left_high:
             d = int(high[di])
-            if dets.confidence[d] >= (NEW_TRACK_CONFIDENCE if cfg.new_track_confidence is None else cfg.new_track_confidence):
+            if dets.confidence[d] >= cfg.new_track_confidence:
                 mean, cov = kalman.initiate(kalman.xyxy_to_xyah(dets.xyxy[d]))
                 track = Track(next(self._ids), mean, cov, last_confidence=float(dets.confidence[d]))
                 self.tracks.append(track)
