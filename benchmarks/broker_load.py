@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from broker_nodes import ADFL, free_port, start_redis  # noqa: E402
+from broker_nodes import ADFL, free_port, start_redis, write_results  # noqa: E402
 
 from adfl_deploy.association import Tracklet  # noqa: E402
 from adfl_deploy.broker import messages as msgs  # noqa: E402
@@ -201,9 +201,7 @@ def main() -> int:
     for k, v in rows:
         print(f"| {k} | {v} |")
     if args.results:
-        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.results}")
+        write_results(args.results, result)
     return 0
 
 

@@ -29,6 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 ADFL = [sys.executable, "-m", "adfl_deploy.cli"]
 
 
+def write_results(path: str, result: dict) -> None:
+    """The results JSON, written atomically (a killed benchmark never leaves half a file)."""
+    from adfl_deploy.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -231,9 +239,7 @@ def main() -> int:
     shown += ("tracks_assigned_in_journal", "tracks_assigned_more_than_once")
     print(json.dumps({k: result[k] for k in (*shown, "tracks_assigned_one_process", "tracks_assigned_nodes")}, indent=1))
     if args.results:
-        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.results}")
+        write_results(args.results, result)
     return 0
 
 
