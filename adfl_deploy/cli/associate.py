@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import signal
-import threading
+
+from adfl_deploy.stop_signals import on_stop_signals
 
 EXAMPLES = """examples:
   redis-server --port 6379 --appendonly yes                  # the broker (persistent streams)
@@ -109,18 +108,6 @@ def run(args) -> int:
     return 0
 
 
-@contextlib.contextmanager
 def _signals(central):
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, _frame):
-        central.request_stop()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    """SIGINT/SIGTERM -> ``central.request_stop()``: the run loop ends and the summary is written."""
+    return on_stop_signals(lambda signum, _frame: central.request_stop())

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,7 @@ from adfl_deploy.pipeline.sinks import SINKS
 from adfl_deploy.pipeline.sources import CameraSource
 from adfl_deploy.pipeline.summary import CameraSummary, Summary
 from adfl_deploy.runtime.embedder import EmbedderLike, create_embedder
+from adfl_deploy.stop_signals import on_stop_signals
 from adfl_deploy.timing import latency_window
 from adfl_deploy.tracking.detections import Detections
 from adfl_deploy.tracking.detectors import DetectionFilter, Detector, MotDetections, create_detector, detect_frames
@@ -393,12 +394,8 @@ class Pipeline:
         cams = " | ".join(f"{n} {c.frames}f {c.frames / elapsed:.0f}fps {len(c.live_tracks)}t" for n, c in self.cameras.items())
         return f"{cams} | {len(self.associator.global_ids)} global ids"
 
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
+    def _signals(self):
         """SIGINT/SIGTERM -> stop after this tick; a second signal interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
         def handler(signum, _frame):
             name = signal.Signals(signum).name
@@ -408,12 +405,7 @@ class Pipeline:
             self.request_stop(name)
             self.wakeup.set()
 
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+        return on_stop_signals(handler)
 
     def close(self, ended_by: str = "") -> Summary:
         """Stop the sources, close every subscriber (each gets its chance even when one fails,
