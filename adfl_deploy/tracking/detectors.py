@@ -394,17 +394,12 @@ class FastestDet(OnnxDetector):
         self.input_w, self.input_h = input_size or (self.trained_size, self.trained_size)
         self._load(model, str(path), threads, max_batch)
 
-    def placement(self, frame_w: int, frame_h: int) -> tuple[float, float, int, int]:
-        """``(scale_x, scale_y, left, top)``: a frame pixel (x, y) is input pixel
-        ``(x * scale_x + left, y * scale_y + top)``."""
-        size = (self.input_w, self.input_h)
-        width, height, left, top = pad_geometry(frame_w, frame_h, size, self.pad_to_aspect, self.pad_centre)
-        return width / frame_w, height / frame_h, left, top
-
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+        """The input blob and ``(scale_x, scale_y, left, top)``: a frame pixel (x, y) is input
+        pixel ``(x * scale_x + left, y * scale_y + top)``."""
         h, w = frame.shape[:2]
-        sx, sy, left, top = placement = self.placement(w, h)
-        width, height = round(w * sx), round(h * sy)
+        size = (self.input_w, self.input_h)
+        width, height, left, top = pad_geometry(w, h, size, self.pad_to_aspect, self.pad_centre)
         resized = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
         if (width, height) == (self.input_w, self.input_h):
             image = resized
@@ -412,7 +407,7 @@ class FastestDet(OnnxDetector):
             image = np.full((self.input_h, self.input_w, 3), self.pad_value, np.uint8)
             image[top : top + height, left : left + width] = resized
         blob = image.astype(np.float32) / 255.0
-        return blob.transpose(2, 0, 1), placement
+        return blob.transpose(2, 0, 1), (width / w, height / h, left, top)
 
     def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
         h, w = shape[:2]
