@@ -180,7 +180,8 @@ def _detectors(args, scene) -> int:
     if unknown or not names:
         raise ConfigError(
             f"--detectors: unknown detector {unknown[0] if unknown else '(none given)'!r}; choose from "
-            f"{', '.join(DETECTORS.names())}, fastestdet@WIDTHxHEIGHT or give the path of a YOLO ONNX"
+            f"{', '.join(DETECTORS.names())}, fastestdet@WIDTHxHEIGHT, yolo-fastest@WIDTHxHEIGHT or give the path of a "
+            "YOLO ONNX or a Darknet .cfg"
         )
     base = _base(args) or PipelineConfig()
     out = Path(args.out or "out/detection")

@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
         "--detector",
         help=(
             "fastestdet (shipped, 512x288 input), fastestdet@WIDTHxHEIGHT (e.g. fastestdet@640x352 for "
-            "people small in the frame), motion, or a YOLOv5/v8 ONNX path"
+            "people small in the frame), motion, yolo-fastest (person-only Darknet, yolo-fastest@WIDTHxHEIGHT too), "
+            "a Darknet .cfg path or a YOLOv5/v8 ONNX path"
         ),
     )
     p.add_argument("--out", help="output folder")

@@ -27,7 +27,8 @@ class PipelineConfig:
     model: str = ""
     backend: str = "auto"
     #: "fastestdet" (shipped COCO network; "fastestdet@640x352" at another input size), "motion"
-    #: (background subtraction, fixed cameras),
+    #: (background subtraction, fixed cameras), "yolo-fastest" (person-only Darknet, converted to
+    #: ONNX when loaded; "yolo-fastest@WxH" too),
     #: any name registered in adfl_deploy.tracking.detectors.DETECTORS, or a YOLOv5/v8 ONNX path
     detector: str = "fastestdet"
     #: boxes down to this confidence reach the tracker: its second (ByteTrack) round keeps tracks

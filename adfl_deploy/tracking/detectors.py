@@ -7,8 +7,9 @@
   shape: v5 ``[B, N, 5 + C]`` (cx, cy, w, h, objectness, C class scores) or v8 ``[B, 4 + C, N]``
   (cx, cy, w, h, C class scores), boxes in input pixels; input ``[B, 3, H, W]`` float32 RGB 0..1,
   letterboxed (grey 114); class 0 is the person unless told otherwise; NMS here;
-- ``DarknetYolo``: Yolo-Fastest v1.1 body (person-only Darknet cfg + weights) through
-  ``cv2.dnn.readNetFromDarknet``, which OpenCV 5 removed: with OpenCV 5 it is refused in one line;
+- ``DarknetYolo``: Yolo-Fastest v1.1 body (person-only Darknet cfg + weights), or another Darknet
+  YOLO, converted to ONNX when loaded (``darknet``; OpenCV 5 has no Darknet importer) and run at a
+  16:9 input like FastestDet;
 - ``MotionDetector``: moving people on a fixed camera by background subtraction (OpenCV MOG2),
   no network; one instance per camera (it learns that camera's background);
 - ``MotDetections``: precomputed detections from a MOTChallenge ``det.txt``.
@@ -21,8 +22,9 @@ The ONNX detectors batch: ``detect_batch(frames, rois)`` runs one network call f
 ONNX Runtime threads that sleep between calls. ``quantized(calibration, held_out)`` returns an
 INT8 copy only when it finds what FP32 finds on held-out frames (``onnx_detector``).
 
-Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``, ``yolo-fastest``; any
-other name is the path of a YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
+Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``, ``yolo-fastest``;
+``fastestdet@WxH`` and ``yolo-fastest@WxH`` at another input size; any other name is the path of
+a YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
 with ``__call__(frame, roi_mask) -> Detections`` (optionally ``detect_batch(frames, rois) ->
 list[Detections]`` when it can do several frames at once, and ``per_camera = True`` if it keeps
 state about one camera) plus one line:
@@ -107,31 +109,38 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
 DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", "adfl_deploy.detectors")
 
 
-def fastestdet_size(name: str) -> tuple[int, int] | None:
-    """``"fastestdet@640x352"`` -> (640, 352): the shipped FastestDet at another input size (for
-    people small in the frame); None for any other name."""
-    match = re.fullmatch(r"fastestdet@(\d+)x(\d+)", name)
-    return (int(match[1]), int(match[2])) if match else None
+#: detectors that run at another input size by name: ``NAME@WIDTHxHEIGHT``
+SIZED = ("fastestdet", "yolo-fastest")
+
+
+def sized_detector(name: str) -> tuple[str, tuple[int, int]] | None:
+    """``"fastestdet@640x352"`` -> ("fastestdet", (640, 352)): a shipped network at another input
+    size (larger for people small in the frame); None for any other name."""
+    match = re.fullmatch(r"(" + "|".join(map(re.escape, SIZED)) + r")@(\d+)x(\d+)", name)
+    return (match[1], (int(match[2]), int(match[3]))) if match else None
 
 
 def is_detector(name: str) -> bool:
-    """A name ``create_detector`` takes: registered, ``fastestdet@WxH``, or an existing file."""
-    return name in DETECTORS or fastestdet_size(name) is not None or Path(name).is_file()
+    """A name ``create_detector`` takes: registered, ``NAME@WxH``, or an existing file."""
+    return name in DETECTORS or sized_detector(name) is not None or Path(name).is_file()
 
 
 def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
-    """A registered detector by name, ``fastestdet@WIDTHxHEIGHT`` (FastestDet at that input
-    size, multiples of 32), else ``name`` is the path of a YOLOv5/v8 ONNX."""
+    """A registered detector by name, ``fastestdet@WIDTHxHEIGHT`` or ``yolo-fastest@WIDTHxHEIGHT``
+    (that network at that input size, multiples of 32), else ``name`` is the path of a YOLOv5/v8
+    ONNX or of a Darknet ``.cfg`` (its ``.weights`` beside it)."""
     filters = filters or DetectionFilter()
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
-    if (size := fastestdet_size(name)) is not None:
-        return FastestDet(filters=filters, input_size=size)
+    if (sized := sized_detector(name)) is not None:
+        base, size = sized
+        kind = FastestDet if base == "fastestdet" else DarknetYolo
+        return kind(filters=filters, input_size=size)
     if not Path(name).is_file():
         raise ConfigError(
-            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, fastestdet@WIDTHxHEIGHT "
-            "(e.g. fastestdet@640x352), or give the path of a YOLOv5/v8 ONNX (or of a Darknet .cfg with its "
-            ".weights beside it)"
+            f"unknown detector {name!r}: choose from {', '.join(DETECTORS.names())}, NAME@WIDTHxHEIGHT for "
+            f"{' or '.join(SIZED)} (e.g. fastestdet@640x352), or give the path of a YOLOv5/v8 ONNX (or of a Darknet "
+            ".cfg with its .weights beside it)"
         )
     if Path(name).suffix == ".cfg":
         return DarknetYolo(name, filters)
@@ -581,48 +590,53 @@ class YoloOnnx(OnnxDetector):
         return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(shape[1], shape[0]), roi_mask)
 
 
-def darknet_unavailable() -> str | None:
-    """Why ``DarknetYolo`` cannot run with the installed OpenCV (None when it can)."""
-    if hasattr(cv2, "dnn") and hasattr(cv2.dnn, "readNetFromDarknet"):
-        return None
-    return (
-        f"yolo-fastest: OpenCV {cv2.__version__} has no Darknet importer (cv2.dnn.readNetFromDarknet left in OpenCV 5); "
-        "use fastestdet, motion or a YOLO ONNX, or install opencv-python-headless<5"
-    )
+#: Yolo-Fastest's default input (width, height): 16:9 like the cameras, people not squeezed as in
+#: the cfg's 320x320 (recall measured at both, README detectors table)
+YOLO_FASTEST_INPUT_SIZE = (512, 288)
 
 
-class DarknetYolo:
-    """Yolo-Fastest v1.1 body (person-only, 320x320) or another one-class Darknet YOLO, through
-    OpenCV's Darknet importer (OpenCV < 5 only; ``darknet_unavailable`` says why not). Output
-    rows from ``net.forward``: cx, cy, w, h (0..1 of the input), objectness, class score; the
-    class score is the confidence. One frame per call (``detect_batch`` falls back to that)."""
+class DarknetYolo(YoloOnnx):
+    """Yolo-Fastest v1.1 body (person-only, trained at 320x320) or another Darknet YOLO: the cfg
+    and weights converted to ONNX here (``darknet.darknet_to_onnx``; it agrees with OpenCV 4's
+    Darknet importer to 0.003 in score and 0.12 px in box, results/darknet-onnx-vs-opencv4.json)
+    at ``input_size`` (width, height; multiples of 32), run like any YOLO ONNX: batched, INT8
+    behind the guard. Darknet trains on images resized without padding, so the frame is resized
+    to the input the same way (no letterbox; at a 16:9 input a 16:9 frame keeps its shape)."""
 
-    def __init__(self, cfg: str | Path | None = None, filters: DetectionFilter = DetectionFilter(), size: int = 320) -> None:
-        reason = darknet_unavailable()
-        if reason:
-            raise ConfigError(reason)
+    def __init__(
+        self,
+        cfg: str | Path | None = None,
+        filters: DetectionFilter = DetectionFilter(),
+        input_size: tuple[int, int] | None = YOLO_FASTEST_INPUT_SIZE,
+        person_class: int = 0,
+        threads: int | None = None,
+        max_batch: int | None = None,
+    ) -> None:
+        from adfl_deploy.tracking.darknet import darknet_to_onnx
+
         cfg = Path(cfg) if cfg else _yolo_fastest_cfg()
-        weights = cfg.with_suffix(".weights")
-        if not cfg.is_file() or not weights.is_file():
-            raise ConfigError(f"{cfg}: a Darknet detector needs the .cfg and its .weights beside it")
-        try:
-            self.net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
-        except cv2.error as exc:
-            raise ConfigError(f"{cfg}: OpenCV cannot load this Darknet model ({one_line(exc)})") from None
-        self.outputs = self.net.getUnconnectedOutLayersNames()
-        self.size = size
+        if input_size is not None and (input_size[0] % 32 or input_size[1] % 32 or min(input_size) < 32):
+            raise ConfigError(f"{cfg.name}: input {input_size[0]}x{input_size[1]}; use multiples of 32, e.g. 512x288")
+        model = darknet_to_onnx(cfg, input_size=input_size)
+        self.size, self.layout = yolo_layout(model, person_class, str(cfg))
         self.filters = filters
+        self.person_class = person_class
+        self._load(model, str(cfg), threads, max_batch)
 
-    def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
         h, w = frame.shape[:2]
-        self.net.setInput(cv2.dnn.blobFromImage(frame, 1 / 255.0, (self.size, self.size), swapRB=True, crop=False))
-        rows = np.concatenate([np.asarray(o).reshape(-1, np.asarray(o).shape[-1]) for o in self.net.forward(self.outputs)])
-        conf = rows[:, 5:].max(axis=1) if len(rows) else np.zeros(0, np.float32)
-        rows, conf = rows[conf >= self.filters.min_confidence], conf[conf >= self.filters.min_confidence]
-        cx, cy, bw, bh = (rows[:, i] for i in range(4))
-        box = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * [w, h, w, h]
-        dets = Detections(box.reshape(-1, 4).astype(np.float32), conf.astype(np.float32), np.zeros(len(rows), np.int64))
-        return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(w, h), roi_mask)
+        in_h, in_w = self.size
+        image = cv2.resize(frame, (in_w, in_h), interpolation=cv2.INTER_AREA)
+        blob = image[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+        return blob, (in_w / w, in_h / h)
+
+    def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
+        sx, sy = meta
+        dets = decode_yolo(output, self.person_class, self.layout)
+        dets = dets[np.flatnonzero(dets.confidence >= self.filters.min_confidence)]
+        box = dets.xyxy / np.array([sx, sy, sx, sy], np.float32)
+        dets = Detections(box.astype(np.float32), dets.confidence, dets.class_id)
+        return self.filters.apply(nms(dets, self.filters.nms_iou).clipped(shape[1], shape[0]), roi_mask)
 
 
 def _yolo_fastest_cfg() -> Path:

@@ -1,8 +1,7 @@
 """Detection in batches (issue 16): one call for every camera's frame gives each frame what it
 gets alone, box for box; the dynamic-batch copy of a batch-1 file and the FLOP count on
 hand-made graphs; a YOLO ONNX whose output is known by hand; the INT8 guard refusing a copy
-that no longer finds what FP32 finds; the Darknet detector refused in one line without
-OpenCV's Darknet importer."""
+that no longer finds what FP32 finds."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from adfl_deploy.tracking.detectors import (
     MotionDetector,
     YoloOnnx,
     create_detector,
-    darknet_unavailable,
     detect_frames,
 )
 
@@ -338,21 +336,6 @@ def test_match_rate_by_hand():
     rate = ox.match_rate(reference, candidate)
     assert rate["recall"] == pytest.approx(1 / 3) and rate["precision"] == pytest.approx(1 / 3)
     assert rate["agreement"] == pytest.approx(1 / (3 + 3 - 1))
-
-
-# -- Darknet through OpenCV -----------------------------------------------------------------------------
-
-
-def test_yolo_fastest_is_refused_in_one_line_without_opencvs_darknet_importer(shared):
-    reason = darknet_unavailable()
-    if reason is None:  # an OpenCV < 5: it loads from the shared folder and finds the person
-        frame = video_frames(shared, [348])[0]
-        dets = create_detector("yolo-fastest")(frame)
-        assert len(dets) == 1
-        return
-    with pytest.raises(ConfigError) as err:
-        create_detector("yolo-fastest")
-    assert str(err.value) == reason and "\n" not in reason and cv2.__version__ in reason
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])

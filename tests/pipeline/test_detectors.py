@@ -151,7 +151,7 @@ def test_fastestdet_at_another_size_by_name():
     assert is_detector("fastestdet@576x320") and not is_detector("fastestdet@big") and not is_detector("fastestdet@576")
     with pytest.raises(ConfigError, match="multiples of 32"):
         create_detector("fastestdet@641x352")
-    with pytest.raises(ConfigError, match="fastestdet@WIDTHxHEIGHT"):
+    with pytest.raises(ConfigError, match="NAME@WIDTHxHEIGHT"):
         create_detector("fastestdet@640")
 
 
