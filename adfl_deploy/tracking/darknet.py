@@ -199,8 +199,16 @@ def _maxpool(g: _Graph, s: Section, x: _Tensor, where: str) -> _Tensor:
     return _Tensor(y, x.channels, out(x.height), out(x.width))
 
 
+def _earlier(ref: int, index: int, outputs: list[_Tensor], where: str) -> _Tensor:
+    """The output of the layer ``ref`` names from layer ``index``: relative when negative."""
+    at = ref if ref >= 0 else index + ref
+    if not 0 <= at < index:
+        raise ConfigError(f"{where}: layer {ref} is not an earlier layer (this is layer {index})")
+    return outputs[at]
+
+
 def _route(g: _Graph, s: Section, index: int, outputs: list[_Tensor], where: str) -> _Tensor:
-    sources = [outputs[i if i >= 0 else index + i] for i in s.ints("layers")]
+    sources = [_earlier(i, index, outputs, where) for i in s.ints("layers")]
     if not sources or len({(t.height, t.width) for t in sources}) != 1:
         raise ConfigError(f"{where}: route layers={s.options.get('layers')} name no layers, or layers of different sizes")
     groups, group_id = s.int("groups", 1), s.int("group_id", 0)
@@ -222,7 +230,7 @@ def _route(g: _Graph, s: Section, index: int, outputs: list[_Tensor], where: str
 def _shortcut(g: _Graph, s: Section, index: int, outputs: list[_Tensor], x: _Tensor, where: str) -> _Tensor:
     if "weights_type" in s.options or "," in s.options.get("from", ""):
         raise ConfigError(f"{where}: weighted or multi-input shortcuts are not supported")
-    other = outputs[(lambda i: i if i >= 0 else index + i)(s.int("from"))]
+    other = _earlier(s.int("from"), index, outputs, where)
     if (other.channels, other.height, other.width) != (x.channels, x.height, x.width):
         raise ConfigError(f"{where}: shortcut of differently shaped layers is not supported")
     y = _activation(g, g.op("Add", [x.name, other.name]), s.options.get("activation", "linear"), where)

@@ -257,6 +257,9 @@ def test_unknown_layers_and_missing_files_are_refused_in_one_line(tmp_path):
     cfg.write_text(CFG.replace("[upsample]", "[reorg]"))
     with pytest.raises(ConfigError, match=r"\[reorg\] is not supported"):
         darknet_to_onnx(cfg)
+    cfg.write_text(CFG.replace("layers=-1,0", "layers=-1,40"))
+    with pytest.raises(ConfigError, match="layer 40 is not an earlier layer"):
+        darknet_to_onnx(cfg)
     with pytest.raises(ConfigError, match="not found"):
         darknet_to_onnx(tmp_path / "missing.cfg")
     with pytest.raises(ConfigError, match="multiples of 32"):
