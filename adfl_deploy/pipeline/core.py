@@ -228,7 +228,7 @@ class Pipeline:
         ms["detect"] = 1000 * (time.perf_counter() - t0)
         for (cam, frame), dets in zip(frames, found):
             t1 = time.perf_counter()
-            tracked = cam.tracker.update(dets)
+            tracked = cam.tracker.update(dets, frame.image)
             t2 = time.perf_counter()
             self._track_events(cam, frame, tracked)
             tick.append((cam, frame, tracked, self.scheduler.due(cam.name, frame.index, tracked, frame.image)))

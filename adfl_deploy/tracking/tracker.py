@@ -16,11 +16,13 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from adfl_deploy.errors import ConfigError
-from adfl_deploy.tracking import kalman
+from adfl_deploy.tracking import appearance, kalman
 from adfl_deploy.tracking.detections import Detections, iou_matrix
 
 #: an unmatched box starts a track only if this confident, unless the detector says otherwise
 NEW_TRACK_CONFIDENCE = 0.6
+#: a box overlapping no other this much shows one person: it may update a track's signature
+UNOVERLAPPED_IOU = 0.1
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class TrackerConfig:
     low_match_iou: float = 0.5  # second round, stricter: low boxes are less reliable
     confirm_hits: int = 3  # a track is confirmed (reported) after this many matches
     max_lost_frames: int = 30  # then a lost track is removed (3 s at 10 FPS)
+    #: weight of the colour-histogram distance (``appearance``) added to 1 - IoU in both rounds,
+    #: so that overlapping people are told apart by what they wear; 0 = IoU alone; None: the
+    #: detector's own ``appearance_weight`` (FastestDet 2.0: README, tracker), else 0
+    appearance_weight: float | None = None
+    #: a track's signature moves this far towards each new unoverlapped box's
+    appearance_update: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("high_confidence", "low_confidence", "new_track_confidence", "match_iou", "low_match_iou"):
@@ -43,16 +51,28 @@ class TrackerConfig:
                 continue
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"tracker.{name}: {value} is not in [0, 1]")
+        if (self.appearance_weight is not None and self.appearance_weight < 0) or not 0.0 <= self.appearance_update <= 1.0:
+            raise ConfigError(
+                f"tracker: appearance_weight ({self.appearance_weight}) must be >= 0 and appearance_update "
+                f"({self.appearance_update}) in [0, 1]"
+            )
         if self.confirm_hits < 1 or self.max_lost_frames < 0:
             raise ConfigError(
                 f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0"
             )
 
     def for_detector(self, detector) -> TrackerConfig:
-        """This config with ``new_track_confidence`` filled in from ``detector`` when unset."""
-        if self.new_track_confidence is not None:
-            return self
-        return replace(self, new_track_confidence=getattr(detector, "new_track_confidence", NEW_TRACK_CONFIDENCE))
+        """This config with the fields left unset (None) filled in from ``detector``'s own
+        ``new_track_confidence`` and ``appearance_weight``, else the defaults."""
+        return replace(
+            self,
+            new_track_confidence=self.new_track_confidence
+            if self.new_track_confidence is not None
+            else getattr(detector, "new_track_confidence", NEW_TRACK_CONFIDENCE),
+            appearance_weight=self.appearance_weight
+            if self.appearance_weight is not None
+            else getattr(detector, "appearance_weight", 0.0),
+        )
 
 
 @dataclass
@@ -64,6 +84,7 @@ class Track:
     lost: int = 0
     confirmed: bool = False
     last_confidence: float = 0.0
+    signature: np.ndarray | None = None  # colour signature (appearance), when used
 
     @property
     def xyxy(self) -> np.ndarray:
@@ -74,7 +95,7 @@ class ByteTracker:
     """``tracker.update(detections) -> detections`` of confirmed tracks, with ``tracker_id``."""
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
-        self.config = config.for_detector(None)  # unset start confidence: the default, resolved once
+        self.config = config.for_detector(None)  # unset fields: the defaults, resolved once
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -82,39 +103,67 @@ class ByteTracker:
         self.tracks.clear()
         self._ids = itertools.count(1)
 
-    @staticmethod
-    def _assign(tracks: list[Track], boxes: np.ndarray, min_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    def _assign(
+        self, tracks: list[Track], boxes: np.ndarray, min_iou: float, signatures: np.ndarray | None = None
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """Pairs (track, box) from the Hungarian algorithm on 1 - IoU (plus the weighted
+        appearance distance when ``signatures`` are given); a pair needs IoU >= ``min_iou``."""
         if not tracks or len(boxes) == 0:
             return [], list(range(len(tracks))), list(range(len(boxes)))
         iou = iou_matrix(np.stack([t.xyxy for t in tracks]), boxes)
-        rows, cols = linear_sum_assignment(-iou)
+        cost = 1.0 - iou
+        if signatures is not None:
+            blank = np.zeros(signatures.shape[1], np.float32)
+            known = np.array([t.signature is not None for t in tracks])[:, None]  # a new track has none yet
+            mine = np.stack([blank if t.signature is None else t.signature for t in tracks])
+            cost = cost + self.config.appearance_weight * np.where(known, appearance.distances(mine, signatures), 0.0)
+        # no penalty on pairs below min_iou: the solver may choose one (then dropped) rather than
+        # force every track onto some box - forcing them cost 0.026 MTMC IDF1 on the tuning scenes
+        rows, cols = linear_sum_assignment(cost)
         pairs = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
         return pairs, [i for i in range(len(tracks)) if i not in matched_t], [j for j in range(len(boxes)) if j not in matched_d]
 
-    def _hit(self, track: Track, box: np.ndarray, confidence: float) -> None:
+    def _hit(self, track: Track, box: np.ndarray, confidence: float, signature: np.ndarray | None = None) -> None:
         track.mean, track.cov = kalman.update(track.mean, track.cov, kalman.xyxy_to_xyah(box))
+        if signature is not None:
+            if track.signature is None:
+                track.signature = signature
+            else:
+                mixed = (1 - self.config.appearance_update) * track.signature + self.config.appearance_update * signature
+                track.signature = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
         track.hits += 1
         track.lost = 0
         track.last_confidence = confidence
         track.confirmed = track.confirmed or track.hits >= self.config.confirm_hits
 
-    def update(self, dets: Detections) -> Detections:
+    def update(self, dets: Detections, image: np.ndarray | None = None) -> Detections:
+        """Tracks after this frame's detections; ``image`` (the frame, BGR) is needed only for
+        the appearance term (``appearance_weight`` > 0)."""
         cfg = self.config
+        sigs = appearance.signatures(image, dets.xyxy) if cfg.appearance_weight > 0 and image is not None else None
+        # a box overlapped by another shows part of someone else: it does not update a signature
+        clean = None
+        if sigs is not None:
+            overlap = iou_matrix(dets.xyxy, dets.xyxy)
+            np.fill_diagonal(overlap, 0.0)
+            clean = overlap.max(axis=1, initial=0.0) < UNOVERLAPPED_IOU
+        learn = lambda d: sigs[d] if sigs is not None and clean[d] else None  # noqa: E731
         for t in self.tracks:
             t.mean, t.cov = kalman.predict(t.mean, t.cov)
         high = np.flatnonzero(dets.confidence >= cfg.high_confidence)
         low = np.flatnonzero((dets.confidence >= cfg.low_confidence) & (dets.confidence < cfg.high_confidence))
         assigned: dict[int, int] = {}  # detection index -> track id
 
-        pairs, left_tracks, left_high = self._assign(self.tracks, dets.xyxy[high], cfg.match_iou)
+        pick = lambda idx: None if sigs is None else sigs[idx]  # noqa: E731
+        pairs, left_tracks, left_high = self._assign(self.tracks, dets.xyxy[high], cfg.match_iou, pick(high))
         for ti, di in pairs:
-            self._hit(self.tracks[ti], dets.xyxy[high[di]], float(dets.confidence[high[di]]))
+            self._hit(self.tracks[ti], dets.xyxy[high[di]], float(dets.confidence[high[di]]), learn(high[di]))
             assigned[int(high[di])] = self.tracks[ti].track_id
         remaining = [self.tracks[i] for i in left_tracks]
-        pairs, still_lost, _ = self._assign(remaining, dets.xyxy[low], cfg.low_match_iou)
+        pairs, still_lost, _ = self._assign(remaining, dets.xyxy[low], cfg.low_match_iou, pick(low))
         for ti, di in pairs:
-            self._hit(remaining[ti], dets.xyxy[low[di]], float(dets.confidence[low[di]]))
+            self._hit(remaining[ti], dets.xyxy[low[di]], float(dets.confidence[low[di]]), learn(low[di]))
             assigned[int(low[di])] = remaining[ti].track_id
         for i in still_lost:
             remaining[i].lost += 1
@@ -123,6 +172,7 @@ class ByteTracker:
             if dets.confidence[d] >= cfg.new_track_confidence:
                 mean, cov = kalman.initiate(kalman.xyxy_to_xyah(dets.xyxy[d]))
                 track = Track(next(self._ids), mean, cov, last_confidence=float(dets.confidence[d]))
+                track.signature = None if sigs is None else sigs[d]
                 self.tracks.append(track)
                 assigned[d] = track.track_id
         self.tracks = [t for t in self.tracks if t.lost <= cfg.max_lost_frames]

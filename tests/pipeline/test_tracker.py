@@ -6,7 +6,7 @@ import numpy as np
 
 from adfl_deploy.tracking import kalman
 from adfl_deploy.tracking.detections import Detections, iou_matrix
-from adfl_deploy.tracking.tracker import ByteTracker
+from adfl_deploy.tracking.tracker import ByteTracker, TrackerConfig
 
 
 def box(cx: float, cy: float = 200, w: float = 40, h: float = 120) -> list[float]:
@@ -102,3 +102,76 @@ def test_fastestdet_asks_the_tracker_for_a_higher_new_track_confidence_than_moti
 
     assert TrackerConfig().for_detector(FastestDet).new_track_confidence == 0.7
     assert TrackerConfig().for_detector(MotionDetector()).new_track_confidence == 0.6
+
+
+def test_fastestdet_asks_for_the_colour_term_motion_does_not_and_a_set_weight_wins():
+    from adfl_deploy.tracking.detectors import FastestDet, MotionDetector
+
+    assert TrackerConfig().for_detector(FastestDet).appearance_weight == 2.0
+    assert TrackerConfig().for_detector(MotionDetector()).appearance_weight == 0.0
+    assert TrackerConfig(appearance_weight=0.0).for_detector(FastestDet).appearance_weight == 0.0
+    assert ByteTracker().config.appearance_weight == 0.0  # no detector: IoU alone
+
+
+def _draw(people: list[tuple[float, tuple, tuple]]) -> np.ndarray:
+    """A grey frame with people drawn back to front: (centre x, shirt BGR, trousers BGR)."""
+    image = np.full((400, 500, 3), 128, np.uint8)
+    for cx, shirt, trousers in people:
+        x1, y1, x2, y2 = (int(v) for v in box(cx))
+        image[y1 : (y1 + y2) // 2, x1:x2] = shirt
+        image[(y1 + y2) // 2 : y2, x1:x2] = trousers
+    return image
+
+
+def test_colour_signatures_are_near_for_the_same_clothes_and_far_for_others():
+    from adfl_deploy.tracking import appearance
+
+    red_blue, green_yellow = ((0, 0, 200), (200, 0, 0)), ((0, 200, 0), (0, 220, 220))
+    image = _draw([(100, *red_blue), (250, *green_yellow), (400, *red_blue)])
+    sig = appearance.signatures(image, np.array([box(100), box(250), box(400), [600, 0, 650, 50]], np.float32))
+    d = appearance.distances(sig[:3], sig)
+    assert d[0, 2] < 1e-6 and d[0, 1] > 0.99  # same clothes elsewhere: 0; no colour in common: 1
+    np.testing.assert_allclose(np.linalg.norm(sig[:3], axis=1), 1.0, atol=1e-6)
+    assert not sig[3].any() and d[0, 3] == 1.0  # a box outside the frame: no signature, far from all
+
+
+def test_appearance_keeps_ids_where_two_people_meet_and_turn_back():
+    """A (red/blue) walks right, B (green/yellow) walks left; they meet, stand together two
+    frames (A in front), then each turns back the way they came. The Kalman filter still
+    carries each track's old velocity, so IoU alone gives A's id to the box moving on to the
+    right (B); with the colour term each id stays with its clothes. Signatures are learnt only
+    from boxes nobody overlaps, so the two frames together teach neither track the other's."""
+    a_clothes, b_clothes = ((0, 0, 200), (200, 0, 0)), ((0, 200, 0), (0, 220, 220))
+    path_a = [100 + 10 * t for t in range(10)] + [200, 200] + [190 - 10 * t for t in range(8)]
+    path_b = [300 - 10 * t for t in range(10)] + [200, 200] + [210 + 10 * t for t in range(8)]
+
+    def run(config: TrackerConfig) -> dict[str, set]:
+        tracker = ByteTracker(config)
+        ids_of: dict[str, set] = {"A": set(), "B": set()}
+        for xa, xb in zip(path_a, path_b):
+            image = _draw([(xb, *b_clothes), (xa, *a_clothes)])
+            out = tracker.update(frame([box(xa), box(xb)], [0.9, 0.9]), image)
+            if xa == xb:  # standing together: the boxes cannot say who is who
+                continue
+            for tid, xyxy in zip(out.tracker_id, out.xyxy):
+                who = "A" if abs((xyxy[0] + xyxy[2]) / 2 - xa) <= abs((xyxy[0] + xyxy[2]) / 2 - xb) else "B"
+                ids_of[who].add(int(tid))
+        return ids_of
+
+    iou_only = run(TrackerConfig())
+    assert len(iou_only["A"]) > 1 or iou_only["A"] & iou_only["B"], iou_only  # the hard case: IoU swaps them
+    # the first frame apart, A's track has IoU 1.0 with B's box (half of it A's colours) and 0.33
+    # with A's: the colour term must outweigh 0.67 of IoU with half a colour distance
+    with_colour = run(TrackerConfig(appearance_weight=2.0))
+    assert len(with_colour["A"]) == 1 and len(with_colour["B"]) == 1 and with_colour["A"] != with_colour["B"], with_colour
+
+
+def test_appearance_settings_out_of_range_are_one_line_errors():
+    import pytest
+
+    from adfl_deploy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="appearance_weight"):
+        TrackerConfig(appearance_weight=-1.0)
+    with pytest.raises(ConfigError, match="appearance_update"):
+        TrackerConfig(appearance_update=1.5)
