@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.evaluation.scene_eval import score_run
 from adfl_deploy.pipeline import PipelineConfig, run
 from adfl_deploy.pipeline.config import DEFAULT_SINKS
@@ -52,6 +53,8 @@ class PipelineBenchConfig:
     streams: tuple[int, ...] = (1, 2, 4, 6)
     seconds: float = 30.0
     detector: str = "motion"
+    #: the detector sees one frame in this many per camera (``PipelineConfig.detect_every``)
+    detect_every: int = 1
     model: str = ""  # "" = the shipped edge model
     backend: str = "auto"
     scene_root: str = "out/bench-scene"
@@ -60,6 +63,10 @@ class PipelineBenchConfig:
     capacity_check: bool = False
     #: per-stage FLOPs and GFLOP/s against the measured peaks, and the detectors taken apart
     profile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1:
+            raise ConfigError(f"--detect-every {self.detect_every}: use 1 (every frame) or more")
 
 
 class _Counter:
@@ -115,6 +122,7 @@ def _run(cfg: PipelineBenchConfig, scenes: list, name: str, realtime: bool) -> d
         model=cfg.model,
         backend=cfg.backend,
         detector=cfg.detector,
+        detect_every=cfg.detect_every,
         out=str(Path(cfg.out) / name),
         write_videos=False,
         sinks=sinks,

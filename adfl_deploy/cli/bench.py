@@ -56,6 +56,12 @@ def add_parser(sub) -> None:
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
     g.add_argument("--detector", default="motion", help="motion, fastestdet, fastestdet@WIDTHxHEIGHT or a YOLO ONNX")
+    g.add_argument(
+        "--detect-every",
+        type=int,
+        default=1,
+        help="run the detector on one frame in N per camera, tracking through the others (default 1: every frame)",
+    )
     st = p.add_argument_group("identity store benchmark (--store)")
     st.add_argument("--store", action="store_true", help="search accuracy on a tracked scene and latency at 100,000 embeddings")
     st.add_argument("--run", default="out/demo/track", help="the adfl track run folder to search (default: the demo's)")
@@ -119,6 +125,7 @@ def run_pipeline(args) -> int:
         streams=tuple(int(s) for s in args.streams.split(",")),
         seconds=args.seconds,
         detector=args.detector,
+        detect_every=args.detect_every,
         model=args.artifact or "",
         out=args.out or "out/bench-pipeline",
         capacity_check=True,

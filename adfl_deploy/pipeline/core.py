@@ -116,6 +116,7 @@ class Pipeline:
         summary_seconds: float = 10.0,
         run_id: str | None = None,
         detect_threads: int | None = None,
+        detect_every: int = 1,
     ) -> None:
         names = [s.name for s in sources]
         if not sources or len(set(names)) != len(names):
@@ -157,6 +158,13 @@ class Pipeline:
         self.decision_delay_s = latency_window()
         #: workers for detectors that model one camera each (default: one per core)
         self.detect_threads = detect_threads or min(len(sources), os.cpu_count() or 1)
+        if detect_every < 1:
+            raise ConfigError(f"detect_every: {detect_every}; use 1 (every frame) or more")
+        #: the detector sees one frame in this many per camera; the tracker carries its tracks
+        #: through the others. Cameras take turns (camera i detects when its frame count + i is
+        #: a multiple), so every tick has about the same detector work
+        self.detect_every = detect_every
+        self._turn = {name: i % detect_every for i, name in enumerate(names)}
         self._pool: ThreadPoolExecutor | None = None
         self._cv2_threads: int | None = None
 
@@ -223,15 +231,18 @@ class Pipeline:
             return True
         ms = dict.fromkeys(STAGES, 0.0)
         tick = []
+        detected = [(cam.frames + self._turn[cam.name]) % self.detect_every == 0 for cam, _ in frames]
         t0 = time.perf_counter()
-        found = self._detect(frames)
+        found = iter(self._detect([f for f, d in zip(frames, detected) if d]))
         ms["detect"] = 1000 * (time.perf_counter() - t0)
-        for (cam, frame), dets in zip(frames, found):
+        for (cam, frame), with_boxes in zip(frames, detected):
             t1 = time.perf_counter()
-            tracked = cam.tracker.update(dets, frame.image)
+            tracked = cam.tracker.update(next(found), frame.image) if with_boxes else cam.tracker.coast()
             t2 = time.perf_counter()
             self._track_events(cam, frame, tracked)
-            tick.append((cam, frame, tracked, self.scheduler.due(cam.name, frame.index, tracked, frame.image)))
+            # crops are cut only from detected boxes: a predicted box may be off the person
+            due = self.scheduler.due(cam.name, frame.index, tracked, frame.image) if with_boxes else []
+            tick.append((cam, frame, tracked, due))
             cam.frames += 1
             cam.last_frame = frame
             self.stage_ms["detect"].append(ms["detect"] / len(frames))  # per frame: the tick's share
@@ -519,6 +530,7 @@ class Pipeline:
             cfg.max_frames,
             cfg.summary_seconds,
             run_id,
+            detect_every=cfg.detect_every,
         )
 
 

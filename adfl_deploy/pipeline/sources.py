@@ -50,8 +50,14 @@ class SourceConfig:
     #: a live stream that delivers nothing for this long counts as dead (a stall counts as a
     #: failed attempt towards ``reconnect_attempts``; also OpenCV's open and read timeouts)
     stall_seconds: float = 5.0
+    #: FFmpeg decoder threads per file or stream; 0 = FFmpeg's choice (about one per core).
+    #: Every camera is read on its own thread already, so with several cameras one decoder
+    #: thread each keeps the cores busy with less overhead (README, capacity)
+    decode_threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.decode_threads < 0:
+            raise ConfigError(f"source.decode_threads: {self.decode_threads}; use 0 (FFmpeg's choice) or a count >= 1")
         if self.queue_size < 1:
             raise ConfigError(f"source.queue_size: {self.queue_size}; a camera needs a queue of at least 1 frame")
         if self.reconnect_attempts < 0:
@@ -96,7 +102,7 @@ class CameraSource:
         self.kind, self.target = parse_uri(uri) if opener is None else ("url", uri)
         self.live = self.kind in ("url", "webcam")
         self.config = config
-        self.opener = opener or (lambda target: open_capture(target, config.stall_seconds))
+        self.opener = opener or (lambda target: open_capture(target, config.stall_seconds, config.decode_threads))
         self.wakeup = wakeup or threading.Event()
         self.frames: queue.Queue[Frame] = queue.Queue(maxsize=config.queue_size)
         self.state = "running"
@@ -247,13 +253,16 @@ class CameraSource:
         self.state = "ended"
 
 
-def open_capture(target: object, timeout_seconds: float):
-    """``cv2.VideoCapture`` for a URL or webcam, with OpenCV's open and read timeouts set to
-    the stall timeout (FFmpeg's own default blocks a read for ~30 s)."""
+def open_capture(target: object, timeout_seconds: float, decode_threads: int = 0):
+    """``cv2.VideoCapture`` for a file, URL or webcam, with OpenCV's open and read timeouts set
+    to the stall timeout (FFmpeg's own default blocks a read for ~30 s) and ``decode_threads``
+    decoder threads (0: FFmpeg's choice)."""
     if isinstance(target, int):
         return cv2.VideoCapture(target)
     ms = int(max(1.0, timeout_seconds * 1000))
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    if decode_threads:
+        params += [cv2.CAP_PROP_N_THREADS, decode_threads]
     return cv2.VideoCapture(str(target), cv2.CAP_ANY, params)
 
 

@@ -137,6 +137,23 @@ class ByteTracker:
         track.last_confidence = confidence
         track.confirmed = track.confirmed or track.hits >= self.config.confirm_hits
 
+    def coast(self) -> Detections:
+        """A frame the detector skipped (``detect_every``): every track moves on by its Kalman
+        prediction; the confirmed tracks matched on the last detected frame are reported at their
+        predicted boxes (with their last confidence). Nothing is lost, started or ended here:
+        ``max_lost_frames`` counts detected frames."""
+        for t in self.tracks:
+            t.mean, t.cov = kalman.predict(t.mean, t.cov)
+        shown = [t for t in self.tracks if t.confirmed and t.lost == 0]
+        if not shown:
+            return replace(Detections.empty(), tracker_id=np.zeros(0, np.int64))
+        return Detections(
+            np.stack([t.xyxy for t in shown]).astype(np.float32),
+            np.array([t.last_confidence for t in shown], np.float32),
+            np.zeros(len(shown), np.int64),
+            tracker_id=np.array([t.track_id for t in shown], np.int64),
+        )
+
     def update(self, dets: Detections, image: np.ndarray | None = None) -> Detections:
         """Tracks after this frame's detections; ``image`` (the frame, BGR) is needed only for
         the appearance term (``appearance_weight`` > 0)."""

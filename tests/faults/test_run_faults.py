@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from adfl_deploy.cli import main
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.pipeline import CameraSource, Pipeline, SourceConfig
 from adfl_deploy.pipeline.output import RunFolder
 from adfl_deploy.runtime import create_embedder
@@ -211,6 +212,19 @@ def test_live_sources_open_with_the_stall_timeout(monkeypatch):
     ((_, _, params),) = calls
     settings = dict(zip(params[::2], params[1::2]))
     assert settings == {sources.cv2.CAP_PROP_OPEN_TIMEOUT_MSEC: 2500, sources.cv2.CAP_PROP_READ_TIMEOUT_MSEC: 2500}
+
+
+def test_a_file_is_decoded_on_the_configured_number_of_threads(scene, tmp_path):
+    """One decoder thread per camera by default (a real file, OpenCV's FFmpeg backend reports
+    it back); 0 leaves FFmpeg its own choice; a negative count is a one-line error."""
+    from adfl_deploy.pipeline import sources
+
+    video = scene.video(scene.cameras[0])
+    cap = sources.open_capture(video, 5.0, SourceConfig().decode_threads)
+    assert cap.isOpened() and cap.get(sources.cv2.CAP_PROP_N_THREADS) == 1
+    cap.release()
+    with pytest.raises(ConfigError, match="decode_threads"):
+        SourceConfig(decode_threads=-1)
 
 
 def test_a_failed_start_leaves_an_existing_output_folder_as_it_was(scene, tmp_path, capsys):

@@ -192,3 +192,45 @@ def test_the_torch_backend_is_found_through_the_registry():
     from adfl_deploy.train.torch_backend import TorchBackend
 
     assert BACKENDS.get("torch") is TorchBackend
+
+
+def test_detect_every_n_frames_detects_one_frame_in_n_per_camera_in_turns_and_tracks_all(shared, tmp_path):
+    """Two cameras, 12 frames, ``detect_every=3``: each camera's detector sees 4 frames, camera
+    a on its frames 0, 3, 6, 9 and camera b a turn later (2, 5, 8, 11), so each tick detects
+    on at most one camera; the still person found there is reported on every frame from the
+    track's confirmation (third detection) on, at the same box in between."""
+    from adfl_deploy.tracking.detections import Detections
+
+    class Still:
+        def __init__(self):
+            self.frames = 0
+
+        def __call__(self, frame, roi_mask=None):
+            self.frames += 1
+            box = np.array([[300, 100, 380, 380]], np.float32)
+            return Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int64))
+
+    clips = {name: short_clip(shared / VIDEO, tmp_path / f"{name}.mp4", 0, 12) for name in ("a", "b")}
+    detectors = {"a": Still(), "b": Still()}
+    pipeline = Pipeline(
+        [CameraSource(n, str(c)) for n, c in clips.items()],
+        detectors,
+        create_embedder("colour-histogram"),
+        detect_every=3,
+    )
+    tracked = {"a": {}, "b": {}}
+    pipeline.subscribe(lambda e: tracked[e.camera].update({e.frame: e.boxes}) if isinstance(e, FrameTracked) else None)
+    calls = []
+    while pipeline.step():
+        calls.append(detectors["a"].frames + detectors["b"].frames)
+    pipeline.close("test")
+    assert detectors["a"].frames == 4 and detectors["b"].frames == 4
+    assert all(b - a <= 1 for a, b in zip([0] + calls, calls))  # never both cameras in one tick
+    first = {"a": 6, "b": 8}  # the third detected frame confirms the track
+    for cam, boxes in tracked.items():
+        shown = sorted(f for f, b in boxes.items() if len(b))
+        assert shown == list(range(first[cam], 12)), (cam, shown)
+        for f in shown:
+            np.testing.assert_allclose(boxes[f][0], [300, 100, 380, 380], atol=1.0)
+    with pytest.raises(Exception, match="detect_every"):
+        PipelineConfig(sources=["a=x.mp4"], detect_every=0)

@@ -175,3 +175,25 @@ def test_appearance_settings_out_of_range_are_one_line_errors():
         TrackerConfig(appearance_weight=-1.0)
     with pytest.raises(ConfigError, match="appearance_update"):
         TrackerConfig(appearance_update=1.5)
+
+
+def test_coasting_reports_predicted_boxes_and_loses_nothing():
+    """Detections on even frames only, a person walking 4 px a frame: on odd frames ``coast``
+    reports the track where the motion model puts it (within a pixel of the truth once the
+    velocity is learnt), under the same id; a missing detection counts as lost, coasting not."""
+    tracker = ByteTracker(TrackerConfig(max_lost_frames=2))
+    ids = set()
+    for t in range(40):
+        x = 100 + 4 * t
+        out = tracker.update(frame([box(x)], [0.9])) if t % 2 == 0 else tracker.coast()
+        if t >= 20:
+            assert len(out) == 1
+            ids.add(int(out.tracker_id[0]))
+            assert abs((out.xyxy[0, 0] + out.xyxy[0, 2]) / 2 - x) < 1.0, t
+    assert len(ids) == 1
+    for _ in range(10):
+        tracker.coast()
+    assert tracker.tracks and tracker.tracks[0].lost == 0  # coasted frames are not misses
+    for _ in range(3):
+        tracker.update(frame([], []))
+    assert not tracker.tracks  # three detected frames without it: gone (max_lost_frames 2)
