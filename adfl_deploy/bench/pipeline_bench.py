@@ -53,8 +53,9 @@ class PipelineBenchConfig:
     streams: tuple[int, ...] = (1, 2, 4, 6)
     seconds: float = 30.0
     detector: str = "motion"
-    #: the detector sees one frame in this many per camera (``PipelineConfig.detect_every``)
-    detect_every: int = 1
+    #: the detector sees one frame in this many per camera (``PipelineConfig.detect_every``;
+    #: None: the detector's own)
+    detect_every: int | None = None
     model: str = ""  # "" = the shipped edge model
     backend: str = "auto"
     scene_root: str = "out/bench-scene"
@@ -65,7 +66,7 @@ class PipelineBenchConfig:
     profile: bool = False
 
     def __post_init__(self) -> None:
-        if self.detect_every < 1:
+        if self.detect_every is not None and self.detect_every < 1:
             raise ConfigError(f"--detect-every {self.detect_every}: use 1 (every frame) or more")
 
 

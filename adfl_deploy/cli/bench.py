@@ -59,8 +59,8 @@ def add_parser(sub) -> None:
     g.add_argument(
         "--detect-every",
         type=int,
-        default=1,
-        help="run the detector on one frame in N per camera, tracking through the others (default 1: every frame)",
+        help="run the detector on one frame in N per camera, tracking through the others (default: the detector's own, "
+        "fastestdet 2, motion 1)",
     )
     st = p.add_argument_group("identity store benchmark (--store)")
     st.add_argument("--store", action="store_true", help="search accuracy on a tracked scene and latency at 100,000 embeddings")

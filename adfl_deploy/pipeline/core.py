@@ -116,7 +116,7 @@ class Pipeline:
         summary_seconds: float = 10.0,
         run_id: str | None = None,
         detect_threads: int | None = None,
-        detect_every: int = 1,
+        detect_every: int | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if not sources or len(set(names)) != len(names):
@@ -158,13 +158,17 @@ class Pipeline:
         self.decision_delay_s = latency_window()
         #: workers for detectors that model one camera each (default: one per core)
         self.detect_threads = detect_threads or min(len(sources), os.cpu_count() or 1)
-        if detect_every < 1:
+        if detect_every is not None and detect_every < 1:
             raise ConfigError(f"detect_every: {detect_every}; use 1 (every frame) or more")
-        #: the detector sees one frame in this many per camera; the tracker carries its tracks
-        #: through the others. Cameras take turns (camera i detects when its frame count + i is
-        #: a multiple), so every tick has about the same detector work
-        self.detect_every = detect_every
-        self._turn = {name: i % detect_every for i, name in enumerate(names)}
+        #: camera -> the detector sees one of its frames in this many; the tracker carries its
+        #: tracks through the others. None: the detector's own ``detect_every`` (FastestDet 2),
+        #: else 1. Cameras take turns (camera i detects when its frame count + i is a multiple),
+        #: so every tick has about the same detector work
+        self.detect_every = {
+            s.name: detect_every or (1 if s.name in (precomputed or {}) else getattr(detectors[s.name], "detect_every", 1))
+            for s in sources
+        }
+        self._turn = {name: i % self.detect_every[name] for i, name in enumerate(names)}
         self._pool: ThreadPoolExecutor | None = None
         self._cv2_threads: int | None = None
 
@@ -231,7 +235,7 @@ class Pipeline:
             return True
         ms = dict.fromkeys(STAGES, 0.0)
         tick = []
-        detected = [(cam.frames + self._turn[cam.name]) % self.detect_every == 0 for cam, _ in frames]
+        detected = [(cam.frames + self._turn[cam.name]) % self.detect_every[cam.name] == 0 for cam, _ in frames]
         t0 = time.perf_counter()
         found = iter(self._detect([f for f, d in zip(frames, detected) if d]))
         ms["detect"] = 1000 * (time.perf_counter() - t0)

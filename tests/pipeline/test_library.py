@@ -23,7 +23,7 @@ from adfl_deploy.events import (
 )
 from adfl_deploy.pipeline import SINKS, CameraSource, Pipeline, PipelineConfig, run
 from adfl_deploy.runtime import create_embedder
-from adfl_deploy.tracking import DETECTORS, TrackerConfig
+from adfl_deploy.tracking import DETECTORS, TrackerConfig, create_detector
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO = "data/videos/one-by-one-person-detection.mp4"
@@ -120,7 +120,6 @@ def test_events_come_typed_in_one_direction_with_their_evidence(shared, tmp_path
     clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 60)
     embedder = create_embedder("colour-histogram")
     from adfl_deploy.association import AssociationConfig, Associator
-    from adfl_deploy.tracking import create_detector
 
     pipeline = Pipeline(
         [CameraSource("cam", str(clip))],
@@ -234,3 +233,16 @@ def test_detect_every_n_frames_detects_one_frame_in_n_per_camera_in_turns_and_tr
             np.testing.assert_allclose(boxes[f][0], [300, 100, 380, 380], atol=1.0)
     with pytest.raises(Exception, match="detect_every"):
         PipelineConfig(sources=["a=x.mp4"], detect_every=0)
+
+
+def test_an_unset_detect_every_is_the_detectors_own_and_precomputed_boxes_are_every_frame(shared, tmp_path):
+    from adfl_deploy.tracking.detectors import FastestDet, MotionDetector
+
+    clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 0, 3)
+    sources = [CameraSource(n, str(clip)) for n in ("a", "b", "c")]
+    detectors = {"a": create_detector("fastestdet"), "b": MotionDetector(), "c": None}
+    pipeline = Pipeline(sources, detectors, create_embedder("colour-histogram"), precomputed={"c": object()})
+    assert pipeline.detect_every == {"a": FastestDet.detect_every, "b": 1, "c": 1} and FastestDet.detect_every == 2
+    sources = [CameraSource(n, str(clip)) for n in ("a", "b")]
+    pipeline = Pipeline(sources, {"a": detectors["a"], "b": detectors["b"]}, create_embedder("colour-histogram"), detect_every=3)
+    assert pipeline.detect_every == {"a": 3, "b": 3}  # a value set wins
