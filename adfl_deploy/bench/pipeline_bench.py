@@ -230,7 +230,9 @@ def _kept_up(run: dict) -> bool:
 
 
 def _flops(cfg: PipelineBenchConfig) -> tuple[float, float]:
-    """(detector network FLOPs per frame, embedder FLOPs per crop); 0 where there is no network."""
+    """(detector network FLOPs per frame - per camera frame, so a detector that sees one frame
+    in N (``detect_every``) counts 1/N of its network -, embedder FLOPs per crop); 0 where there
+    is no network."""
     from adfl_deploy.assets import EDGE_MODEL
     from adfl_deploy.model.artifact import load_artifact
     from adfl_deploy.tracking.detectors import create_detector
@@ -238,6 +240,7 @@ def _flops(cfg: PipelineBenchConfig) -> tuple[float, float]:
 
     detector = create_detector(cfg.detector)
     detect = forward_flops(detector.model) if hasattr(detector, "model") else 0.0
+    detect /= cfg.detect_every or getattr(detector, "detect_every", 1)
     try:
         embed = float(load_artifact(cfg.model or EDGE_MODEL).flops_per_image)
     except Exception:  # noqa: BLE001 - a registered embedder without an artefact (colour histogram)
