@@ -413,12 +413,15 @@ class FastestDet(OnnxDetector):
         model = ox.load_model(path)
         if input_size is not None:
             model = ox.with_input_size(model, int(input_size[0]), int(input_size[1]))
+        # the frame goes in as uint8 HWC and is scaled and laid out inside the graph
+        model = ox.with_uint8_input(model)
         self.input_w, self.input_h = input_size or (self.trained_size, self.trained_size)
         self._load(model, str(path), threads, max_batch)
 
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
-        """The input blob and ``(scale_x, scale_y, left, top)``: a frame pixel (x, y) is input
-        pixel ``(x * scale_x + left, y * scale_y + top)``."""
+        """The input (the letterboxed frame, uint8 HWC: the graph scales it) and ``(scale_x,
+        scale_y, left, top)``: a frame pixel (x, y) is input pixel ``(x * scale_x + left, y *
+        scale_y + top)``."""
         h, w = frame.shape[:2]
         size = (self.input_w, self.input_h)
         width, height, left, top = pad_geometry(w, h, size, self.pad_to_aspect, self.pad_centre)
@@ -428,8 +431,7 @@ class FastestDet(OnnxDetector):
         else:
             image = np.full((self.input_h, self.input_w, 3), self.pad_value, np.uint8)
             image[top : top + height, left : left + width] = resized
-        blob = image.astype(np.float32) / 255.0
-        return blob.transpose(2, 0, 1), (width / w, height / h, left, top)
+        return np.ascontiguousarray(image), (width / w, height / h, left, top)
 
     def finish(self, output: np.ndarray, shape: tuple[int, ...], meta, roi_mask: np.ndarray | None) -> Detections:
         h, w = shape[:2]

@@ -183,6 +183,37 @@ def with_input_size(model: onnx.ModelProto, width: int, height: int, stride: int
     return model
 
 
+def with_uint8_input(model: onnx.ModelProto, scale: float = 255.0) -> onnx.ModelProto:
+    """A copy of a ``[B, C, H, W]`` float32 model that takes the frame as it comes from OpenCV,
+    ``[B, H, W, C]`` uint8, and converts it inside the graph (Cast, divide by ``scale``,
+    Transpose) - the same float values as ``frame.astype(float32) / scale`` laid out channel
+    first, which in NumPy cost 1.4 ms a 512x288 frame on this project's CPU (the channel-first
+    copy of floats), in ONNX Runtime 0.26 ms."""
+    dims = _dims(model.graph.input[0])
+    if len(dims) != 4 or model.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise ConfigError(f"uint8 input: the detector's input {dims} is not a float [B, C, H, W]")
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    old = graph.input[0]
+    name = f"{old.name}_uint8_hwc"
+    b, c, h, w = (d if isinstance(d, int) else str(d) for d in dims)
+    new = onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UINT8, [b, h, w, c])
+    divisor = f"{name}_scale"
+    graph.initializer.append(numpy_helper.from_array(np.array(scale, np.float32), divisor))
+    nodes = [
+        onnx.helper.make_node("Cast", [name], [f"{name}_float"], to=onnx.TensorProto.FLOAT),
+        onnx.helper.make_node("Div", [f"{name}_float", divisor], [f"{name}_scaled"]),
+        onnx.helper.make_node("Transpose", [f"{name}_scaled"], [old.name], perm=[0, 3, 1, 2]),
+    ]
+    graph.input.remove(old)
+    graph.input.insert(0, new)
+    existing = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + existing)
+    onnx.checker.check_model(model)
+    return model
+
+
 def batch_check(fixed_session, batched_session, blobs: np.ndarray, atol: float = 1e-4) -> str | None:
     """None when the batched model gives every frame of ``blobs`` (N, ...) the same outputs as the
     fixed-batch model run one frame at a time, else the reason (for one log line)."""

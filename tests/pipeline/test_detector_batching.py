@@ -71,10 +71,10 @@ def test_fastestdet_network_outputs_of_a_batch_equal_the_shipped_file_frame_by_f
     shipped = ort.InferenceSession(str(FASTESTDET), providers=["CPUExecutionProvider"])  # batch 1, as shipped
     detector = FastestDet(max_batch=8, input_size=None)
     assert detector.batched  # the dynamic copy agreed with the file at load
-    blobs = np.stack([cv2.resize(f, (352, 352), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0 for f in frames])
-    blobs = np.ascontiguousarray(blobs.transpose(0, 3, 1, 2))
-    together = detector.infer(blobs)  # two calls: 8 frames, then 2
+    images = np.stack([cv2.resize(f, (352, 352), interpolation=cv2.INTER_AREA) for f in frames])
+    together = detector.infer(images)  # two calls: 8 frames, then 2 (uint8 HWC: the graph scales)
     assert together.shape == (10, 85, 22, 22)
+    blobs = np.ascontiguousarray((images.astype(np.float32) / 255.0).transpose(0, 3, 1, 2))
     for i, blob in enumerate(blobs):
         alone = shipped.run(None, {shipped.get_inputs()[0].name: blob[None]})[0][0]
         np.testing.assert_allclose(together[i], alone, atol=1e-4, rtol=1e-4)
@@ -356,3 +356,22 @@ def test_motion_detector_boxes_in_frame_pixels_at_any_scale(scale):
 def test_motion_detector_scale_out_of_range_is_one_line():
     with pytest.raises(ConfigError, match="scale"):
         MotionDetector(scale=0.0)
+
+
+def test_fastestdet_scales_the_frame_inside_its_graph_exactly_as_numpy_did(shared):
+    """The shipped detector takes uint8 HWC frames and converts them in the graph; on real
+    frames its network output equals the float graph fed ``frame.astype(float32) / 255`` laid
+    out channel first (the preprocessing it replaced)."""
+    detector = FastestDet()
+    assert detector.session.get_inputs()[0].type == "tensor(uint8)"
+    reference = ort.InferenceSession(
+        ox.with_input_size(ox.load_model(FASTESTDET), 512, 288).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for frame in video_frames(shared, [0, 348]):
+        image, _ = detector.prepare(frame)
+        assert image.dtype == np.uint8 and image.shape == (288, 512, 3)
+        blob = (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        expected = reference.run(None, {reference.get_inputs()[0].name: blob})[0][0]
+        np.testing.assert_array_equal(detector.infer(image[None])[0], expected)
+    with pytest.raises(ConfigError, match="not a float"):
+        ox.with_uint8_input(ox.with_uint8_input(ox.load_model(FASTESTDET)))

@@ -74,13 +74,13 @@ def test_fastestdet_maps_an_input_box_back_through_the_padding_by_hand():
     loose = DetectionFilter(min_confidence=0.5, min_height=1, min_width=1)
     pad43 = FastestDet(filters=loose, pad_to_aspect=4 / 3, input_size=None)
     blob, meta = pad43.prepare(frame)
-    assert blob.shape == (3, 352, 352) and meta == pytest.approx((352 / 768, 264 / 432, 0, 44))
+    assert blob.shape == (352, 352, 3) and meta == pytest.approx((352 / 768, 264 / 432, 0, 44))
     # x: 176 / (352/768) = 384, width 44 / (352/768) = 96; y: (176 - 44) / (264/432) = 216, height 88 * 432/264 = 144
     np.testing.assert_allclose(pad43.finish(out, frame.shape, meta, None).xyxy, [[336, 144, 432, 288]], atol=1e-3)
     # full letterbox, black padding: the frame occupies rows 77..275; y = (176 - 77) * 768/352 = 216, height 192
     square = FastestDet(filters=loose, pad_to_aspect=1.0, pad_value=0, input_size=None)
     blob, meta = square.prepare(np.full((432, 768, 3), 200, np.uint8))
-    assert (blob[:, :77] == 0).all() and (blob[:, 275:] == 0).all() and np.allclose(blob[:, 77:275], 200 / 255)
+    assert (blob[:77] == 0).all() and (blob[275:] == 0).all() and (blob[77:275] == 200).all()  # uint8 HWC
     np.testing.assert_allclose(square.finish(out, frame.shape, meta, None).xyxy, [[336, 120, 432, 312]], atol=1e-3)
     # no padding, as before the option: x 176 * 768/352 = 384 +- 48, y 176 * 432/352 = 216 +- 54
     stretch = FastestDet(filters=loose, pad_to_aspect=None, input_size=None)
@@ -114,7 +114,7 @@ def test_fastestdet_on_a_16_by_9_input_maps_a_box_back_by_hand():
     frame = np.zeros((432, 768, 3), np.uint8)
     detector = FastestDet(filters=DetectionFilter(min_confidence=0.5, min_height=1, min_width=1), input_size=(640, 352))
     blob, meta = detector.prepare(frame)
-    assert blob.shape == (3, 352, 640) and meta == pytest.approx((626 / 768, 352 / 432, 7, 0))
+    assert blob.shape == (352, 640, 3) and meta == pytest.approx((626 / 768, 352 / 432, 7, 0))
     # cell (20, 11): centre (320, 176) input px; sizes are fractions of 352 (the trained side),
     # not of 640: 0.125 x 352 = 44 wide, 0.25 x 352 = 88 tall
     out = _fastestdet_map([(20, 11, 0.125, 0.25)], grid=22)
@@ -146,7 +146,7 @@ def test_fastestdet_at_another_size_by_name():
 
     detector = create_detector("fastestdet@640x352")
     assert (detector.input_w, detector.input_h) == (640, 352)
-    assert detector.session.get_inputs()[0].shape[2:] == [352, 640]
+    assert detector.session.get_inputs()[0].shape[1:3] == [352, 640]  # [N, H, W, 3] uint8
     assert (create_detector("fastestdet").input_w, create_detector("fastestdet").input_h) == (512, 288)
     assert is_detector("fastestdet@576x320") and not is_detector("fastestdet@big") and not is_detector("fastestdet@576")
     with pytest.raises(ConfigError, match="multiples of 32"):
