@@ -408,7 +408,11 @@ def _onnx_rows(name: str, det, cams: list, per_tick: list, peaks: dict[str, floa
     whole = _ms(lambda: [det.detect_batch(list(tick)) for tick in per_tick], len(frames))
     per_core = peaks["fp32"] / 2
     rows = [
-        {"detector": name, "part": "preprocess (letterbox resize; FastestDet scales and lays out in its graph), 1 thread", "ms_per_frame": prep},
+        {
+            "detector": name,
+            "part": "preprocess (letterbox resize; FastestDet scales and lays out in its graph), 1 thread",
+            "ms_per_frame": prep,
+        },
         {
             "detector": name,
             "part": "network fp32, 1 frame per call, 1 thread",
