@@ -137,17 +137,18 @@ def run_pipeline(args) -> int:
         "command": "adfl bench --pipeline " + " ".join(f"{k}={v}" for k, v in vars(args).items() if k != "command"),
         **report,
     }
+    out = Path(cfg.out)
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")  # first: nothing printed below can lose it
     print(markdown(report))
     print(_store_cost(report))
     verdict = "meets" if report["realtime_ok"] and cfg.target_streams <= report["max_realtime_streams_estimate"] else "misses"
+    idf1 = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731 - several scenes side by side have no one score
     print(
         f"\n{cfg.target_streams} streams at {cfg.target_fps:g} FPS in real time: {verdict} the target "
         f"(run took {report['realtime']['wall_seconds']:.1f} s for {cfg.seconds:g} s of video); "
         f"estimated capacity {report['max_realtime_streams_estimate']} streams; "
-        f"MTMC IDF1 offline {report['idf1_offline']:.3f} vs real time {report['idf1_realtime']:.3f}"
+        f"MTMC IDF1 offline {idf1(report['idf1_offline'])} vs real time {idf1(report['idf1_realtime'])}"
     )
-    out = Path(cfg.out)
-    atomic_write_text(out / "bench.json", json.dumps(report, indent=2) + "\n")
     plot(report, out / "bench.png")
     print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}")
     return 0
