@@ -66,7 +66,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence: {self.min_confidence} is not a confidence in [0, 1]")
-        if self.detect_every is not None and self.detect_every < 1:
+        every = self.detect_every
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
             raise ConfigError(f"detect_every: {self.detect_every}; use 1 (every frame) or more")
         if self.min_height < 0:
             raise ConfigError(f"min_height: {self.min_height}; use pixels >= 0")

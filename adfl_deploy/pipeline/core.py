@@ -158,8 +158,6 @@ class Pipeline:
         self.decision_delay_s = latency_window()
         #: workers for detectors that model one camera each (default: one per core)
         self.detect_threads = detect_threads or min(len(sources), os.cpu_count() or 1)
-        if detect_every is not None and detect_every < 1:
-            raise ConfigError(f"detect_every: {detect_every}; use 1 (every frame) or more")
         #: camera -> the detector sees one of its frames in this many; the tracker carries its
         #: tracks through the others. None: the detector's own ``detect_every`` (FastestDet 2),
         #: else 1. Cameras take turns (camera i detects when its frame count + i is a multiple),
@@ -168,6 +166,9 @@ class Pipeline:
             s.name: detect_every or (1 if s.name in (precomputed or {}) else getattr(detectors[s.name], "detect_every", 1))
             for s in sources
         }
+        for name, every in self.detect_every.items():
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+                raise ConfigError(f"camera {name}: detect_every {every!r}; use a whole number of frames, 1 (every frame) or more")
         self._turn = {name: i % self.detect_every[name] for i, name in enumerate(names)}
         self._pool: ThreadPoolExecutor | None = None
         self._cv2_threads: int | None = None
@@ -241,7 +242,10 @@ class Pipeline:
         ms["detect"] = 1000 * (time.perf_counter() - t0)
         for (cam, frame), with_boxes in zip(frames, detected):
             t1 = time.perf_counter()
-            tracked = cam.tracker.update(next(found), frame.image) if with_boxes else cam.tracker.coast()
+            if with_boxes:
+                tracked = cam.tracker.update(next(found), frame.image)
+            else:  # predicted boxes, kept inside the picture like detected ones
+                tracked = cam.tracker.coast().clipped(frame.image.shape[1], frame.image.shape[0])
             t2 = time.perf_counter()
             self._track_events(cam, frame, tracked)
             # crops are cut only from detected boxes: a predicted box may be off the person

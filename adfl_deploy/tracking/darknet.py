@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import ConfigError, one_line
 
 #: Darknet folds batch norm as (x - mean) / sqrt(var + eps)
 BN_EPSILON = 1e-5
@@ -39,14 +39,26 @@ class Section:
     line: int = 0
 
     def int(self, key: str, default: int | None = None) -> int:
-        return int(self._get(key, default))
+        return self._number(key, default, int)
 
     def float(self, key: str, default: float | None = None) -> float:
-        return float(self._get(key, default))
+        return self._number(key, default, float)
 
     def ints(self, key: str, default: str = "") -> list[int]:
         text = self.options.get(key, default)
-        return [int(v) for v in text.split(",") if v.strip()]
+        try:
+            return [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"darknet cfg line {self.line}: [{self.kind}] {key}={text} is not a list of whole numbers"
+            ) from None
+
+    def _number(self, key: str, default, kind):
+        value = self._get(key, default)
+        try:
+            return kind(value)
+        except ValueError:
+            raise ConfigError(f"darknet cfg line {self.line}: [{self.kind}] {key}={value} is not a number") from None
 
     def _get(self, key: str, default):
         if key in self.options:
@@ -86,8 +98,11 @@ class _Weights:
 
     def __init__(self, path: Path) -> None:
         data = path.read_bytes()
-        if len(data) < 20:
-            raise ConfigError(f"{path}: too short for a Darknet .weights file")
+        if len(data) < 20 or len(data) % 4:
+            raise ConfigError(
+                f"{path}: not a Darknet .weights file ({len(data)} bytes: too short or not whole 4-byte values; "
+                "a Git LFS pointer instead of the file?)"
+            )
         major, minor, _ = np.frombuffer(data[:12], np.int32)
         seen_bytes = 8 if major * 10 + minor >= 2 and major < 1000 and minor < 1000 else 4
         self.values = np.frombuffer(data[12 + seen_bytes :], np.float32)
@@ -189,7 +204,8 @@ def _convolutional(g: _Graph, s: Section, x: _Tensor, weights: _Weights, where: 
 
 
 def _maxpool(g: _Graph, s: Section, x: _Tensor, where: str) -> _Tensor:
-    size, stride = s.int("size", 2), s.int("stride", 2)
+    stride = s.int("stride", 1)
+    size = s.int("size", stride)  # Darknet's defaults: stride 1, size the stride
     padding = s.int("padding", size - 1)
     if any(k in s.options for k in ("stride_x", "stride_y", "maxpool_depth")):
         raise ConfigError(f"{where}: maxpool with stride_x/stride_y/maxpool_depth is not supported")
@@ -325,7 +341,10 @@ def darknet_to_onnx(cfg: str | Path, weights: str | Path | None = None, input_si
     if not heads:
         raise ConfigError(f"{cfg}: no [yolo] layer, so no detections to read")
     g.nodes.append(helper.make_node("Concat", [name for name, _ in heads], ["detections"], axis=1))
-    classes = sections[[s.kind for s in sections].index("yolo")].int("classes", 20)
+    classes = {s.int("classes", 20) for s in sections if s.kind == "yolo"}
+    if len(classes) != 1:
+        raise ConfigError(f"{cfg}: its [yolo] layers have different class counts {sorted(classes)}")
+    classes = classes.pop()
     graph = helper.make_graph(
         g.nodes,
         cfg.stem,
@@ -335,5 +354,8 @@ def darknet_to_onnx(cfg: str | Path, weights: str | Path | None = None, input_si
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="adfl_deploy.darknet")
     model.ir_version = 8
-    onnx.checker.check_model(model)
-    return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    try:
+        onnx.checker.check_model(model)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001 - any checker failure: this cfg does not convert
+        raise ConfigError(f"{cfg}: the converted graph does not check ({one_line(exc)})") from None

@@ -633,7 +633,8 @@ class DarknetYolo(YoloOnnx):
         if input_size is not None and (input_size[0] % 32 or input_size[1] % 32 or min(input_size) < 32):
             raise ConfigError(f"{cfg.name}: input {input_size[0]}x{input_size[1]}; use multiples of 32, e.g. 512x288")
         model = darknet_to_onnx(cfg, input_size=input_size)
-        self.size, self.layout = yolo_layout(model, person_class, str(cfg))
+        self.size, _ = yolo_layout(model, person_class, str(cfg))
+        self.layout = V5  # what the converter writes (the shape alone can read as v8 for many classes)
         self.filters = filters
         self.person_class = person_class
         self._load(model, str(cfg), threads, max_batch)

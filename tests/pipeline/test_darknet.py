@@ -260,6 +260,13 @@ def test_unknown_layers_and_missing_files_are_refused_in_one_line(tmp_path):
     cfg.write_text(CFG.replace("layers=-1,0", "layers=-1,40"))
     with pytest.raises(ConfigError, match="layer 40 is not an earlier layer"):
         darknet_to_onnx(cfg)
+    cfg.write_text(CFG.replace("filters=14\nsize=1", "filters=fourteen\nsize=1", 1))
+    with pytest.raises(ConfigError, match="filters=fourteen is not a number"):
+        darknet_to_onnx(cfg)
+    cfg.write_text(CFG)
+    (tmp_path / "tiny.weights").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n")
+    with pytest.raises(ConfigError, match="Git LFS pointer"):
+        darknet_to_onnx(cfg)
     with pytest.raises(ConfigError, match="not found"):
         darknet_to_onnx(tmp_path / "missing.cfg")
     with pytest.raises(ConfigError, match="multiples of 32"):
