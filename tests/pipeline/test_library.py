@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.events import (
     CropEmbedded,
     FrameTracked,
@@ -246,3 +247,9 @@ def test_an_unset_detect_every_is_the_detectors_own_and_precomputed_boxes_are_ev
     sources = [CameraSource(n, str(clip)) for n in ("a", "b")]
     pipeline = Pipeline(sources, {"a": detectors["a"], "b": detectors["b"]}, create_embedder("colour-histogram"), detect_every=3)
     assert pipeline.detect_every == {"a": 3, "b": 3}  # a value set wins
+
+    class Odd(MotionDetector):
+        detect_every = 0  # a user's detector asking for something impossible
+
+    with pytest.raises(ConfigError, match="camera a: detect_every 0"):
+        Pipeline([CameraSource("a", str(clip))], {"a": Odd()}, create_embedder("colour-histogram"))
