@@ -15,6 +15,7 @@ then close every sink and write the summary. Torch-free.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -315,6 +316,19 @@ class Pipeline:
                 found[i] = dets
         return found  # type: ignore[return-value]
 
+    def settings(self) -> dict[str, dict]:
+        """camera -> the settings this run resolved for it (detector, how often it detects, the
+        tracker's config with the detector's own values filled in): recorded in ``run.json``,
+        since ``config.yaml`` keeps unset fields as null."""
+        return {
+            name: {
+                "detector": "precomputed" if cam.precomputed else type(cam.detector).__name__,
+                "detect_every": self.detect_every[name],
+                "tracker": dataclasses.asdict(cam.tracker.config),
+            }
+            for name, cam in self.cameras.items()
+        }
+
     def _detect_pool(self):
         if self._pool is None and self.detect_threads > 1:
             import cv2
@@ -587,7 +601,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Summary:
         cameras = list(pipeline.cameras)
         sinks = cfg.active_sinks
         pipeline.outputs = sinks
-        folder.write_manifest(cameras, sinks)
+        folder.write_manifest(cameras, sinks, pipeline.settings())
         config_io.save(cfg, out / "config.yaml")
         try:
             if remote is not None:

@@ -107,7 +107,9 @@ class RunFolder:
             shutil.rmtree(stale)
             log.warning("removed the oldest kept run %s (keep_previous_runs=%d)", stale, keep)
 
-    def write_manifest(self, cameras: list[str], outputs: list[str]) -> None:
+    def write_manifest(self, cameras: list[str], outputs: list[str], settings: dict | None = None) -> None:
+        """``run.json``; ``settings``: camera -> what the run resolved where ``config.yaml``
+        leaves a field unset (the detector's own detect_every and tracker settings)."""
         manifest = {
             "run_id": self.run_id,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -116,6 +118,8 @@ class RunFolder:
             "cameras": cameras,
             "outputs": outputs,
         }
+        if settings is not None:
+            manifest["settings"] = settings
         atomic_write_text(self.path / RUN_FILE, json.dumps(manifest, indent=2) + "\n")
 
     def release(self) -> None:

@@ -253,3 +253,16 @@ def test_an_unset_detect_every_is_the_detectors_own_and_precomputed_boxes_are_ev
 
     with pytest.raises(ConfigError, match="camera a: detect_every 0"):
         Pipeline([CameraSource("a", str(clip))], {"a": Odd()}, create_embedder("colour-histogram"))
+
+
+def test_run_json_records_what_unset_settings_resolved_to(shared, tmp_path):
+    """config.yaml keeps detector-dependent fields unset (null); run.json says what ran."""
+    import json
+
+    clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 0, 6)
+    out = tmp_path / "out"
+    run(PipelineConfig(sources=[f"cam={clip}"], model="colour-histogram", out=str(out), write_videos=False), progress=False)
+    assert "detect_every: null" in (out / "config.yaml").read_text()
+    settings = json.loads((out / "run.json").read_text())["settings"]["cam"]
+    assert settings["detector"] == "FastestDet" and settings["detect_every"] == 2
+    assert settings["tracker"]["appearance_weight"] == 2.0 and settings["tracker"]["new_track_confidence"] == 0.7
