@@ -52,7 +52,7 @@ class PipelineBenchConfig:
     #: stream counts for the throughput curve; above 6, several scenes side by side
     streams: tuple[int, ...] = (1, 2, 4, 6)
     seconds: float = 30.0
-    detector: str = "motion"
+    detector: str = "fastestdet"  # the demo's
     #: the detector sees one frame in this many per camera (``PipelineConfig.detect_every``;
     #: None: the detector's own)
     detect_every: int | None = None

@@ -55,7 +55,11 @@ def add_parser(sub) -> None:
     g.add_argument("--target-streams", type=int, default=4, help="streams to run in real time")
     g.add_argument("--target-fps", type=float, default=10.0, help="frame rate of every stream")
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
-    g.add_argument("--detector", default="motion", help="motion, fastestdet, fastestdet@WIDTHxHEIGHT or a YOLO ONNX")
+    g.add_argument(
+        "--detector",
+        default="fastestdet",
+        help="fastestdet (the demo's, default), motion, motion-half, fastestdet@WIDTHxHEIGHT, yolo-fastest or a YOLO ONNX",
+    )
     g.add_argument(
         "--detect-every",
         type=int,
