@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adfl_deploy.errors import ConfigError
 from adfl_deploy.evaluation.scene_eval import score_run
 from adfl_deploy.pipeline import PipelineConfig, run
-from adfl_deploy.pipeline.config import DEFAULT_SINKS
+from adfl_deploy.pipeline.config import DEFAULT_SINKS, check_detect_every
 from adfl_deploy.pipeline.sinks import SINKS
 from adfl_deploy.pipeline.sources import SourceConfig
 from adfl_deploy.scene import SceneConfig, generate
@@ -66,8 +65,8 @@ class PipelineBenchConfig:
     profile: bool = False
 
     def __post_init__(self) -> None:
-        if self.detect_every is not None and self.detect_every < 1:
-            raise ConfigError(f"--detect-every {self.detect_every}: use 1 (every frame) or more")
+        if self.detect_every is not None:
+            check_detect_every(self.detect_every, "--detect-every")
 
 
 class _Counter:

@@ -66,9 +66,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence: {self.min_confidence} is not a confidence in [0, 1]")
-        every = self.detect_every
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise ConfigError(f"detect_every: {self.detect_every}; use 1 (every frame) or more")
+        if self.detect_every is not None:
+            check_detect_every(self.detect_every)
         if self.min_height < 0:
             raise ConfigError(f"min_height: {self.min_height}; use pixels >= 0")
         if self.max_frames < 0:
@@ -83,6 +82,14 @@ class PipelineConfig:
     @property
     def active_sinks(self) -> list[str]:
         return [s for s in self.sinks if self.write_videos or s not in ("videos", "mosaic")]
+
+
+def check_detect_every(value, where: str = "detect_every") -> int:
+    """``value`` when it is a whole number of frames >= 1, else one ``ConfigError`` line
+    naming ``where`` (the config field, a camera, a command-line option)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} {value!r}: use a whole number of frames, 1 (every frame) or more")
+    return value
 
 
 def parse_sources(specs: list[str]) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ from adfl_deploy.events import (
     TrackEnded,
     TrackStarted,
 )
-from adfl_deploy.pipeline.config import PipelineConfig, parse_sources
+from adfl_deploy.pipeline.config import PipelineConfig, check_detect_every, parse_sources
 from adfl_deploy.pipeline.output import RunFolder, new_run_id
 from adfl_deploy.pipeline.sinks import SINKS
 from adfl_deploy.pipeline.sources import CameraSource
@@ -168,8 +168,7 @@ class Pipeline:
             for s in sources
         }
         for name, every in self.detect_every.items():
-            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-                raise ConfigError(f"camera {name}: detect_every {every!r}; use a whole number of frames, 1 (every frame) or more")
+            check_detect_every(every, f"camera {name}: detect_every")
         self._turn = {name: i % self.detect_every[name] for i, name in enumerate(names)}
         self._pool: ThreadPoolExecutor | None = None
         self._cv2_threads: int | None = None

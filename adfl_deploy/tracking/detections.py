@@ -79,3 +79,10 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = lambda t: (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1])  # noqa: E731
     return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def max_overlap(xyxy: np.ndarray) -> np.ndarray:
+    """Per box, its largest IoU with any other box of the same set (0 for a box alone)."""
+    iou = iou_matrix(xyxy, xyxy)
+    np.fill_diagonal(iou, 0.0)
+    return iou.max(axis=1, initial=0.0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adfl_deploy.errors import ConfigError
-from adfl_deploy.tracking.detections import Detections, iou_matrix
+from adfl_deploy.tracking.detections import Detections, max_overlap
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,7 @@ def box_quality(dets: Detections, frame_shape: tuple[int, ...]) -> np.ndarray:
     h, w = frame_shape[:2]
     x1, y1, x2, y2 = dets.xyxy.T
     border = (x1 <= 1) | (y1 <= 1) | (x2 >= w - 1) | (y2 >= h - 1)
-    iou = iou_matrix(dets.xyxy, dets.xyxy)
-    np.fill_diagonal(iou, 0)
-    overlap = iou.max(axis=1) if len(dets) > 1 else np.zeros(len(dets))
-    return dets.height * dets.confidence * np.where(border, 0.5, 1.0) * (1 - overlap)
+    return dets.height * dets.confidence * np.where(border, 0.5, 1.0) * (1 - max_overlap(dets.xyxy))
 
 
 @dataclass

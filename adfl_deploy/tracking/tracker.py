@@ -18,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.tracking import appearance, kalman
-from adfl_deploy.tracking.detections import Detections, iou_matrix
+from adfl_deploy.tracking.detections import Detections, iou_matrix, max_overlap
 
 #: an unmatched box starts a track only if this confident, unless the detector says otherwise
 NEW_TRACK_CONFIDENCE = 0.6
@@ -169,11 +169,7 @@ class ByteTracker:
         cfg = self.config
         sigs = appearance.signatures(image, dets.xyxy) if cfg.appearance_weight > 0 and image is not None else None
         # a box overlapped by another shows part of someone else: it does not update a signature
-        clean = None
-        if sigs is not None:
-            overlap = iou_matrix(dets.xyxy, dets.xyxy)
-            np.fill_diagonal(overlap, 0.0)
-            clean = overlap.max(axis=1, initial=0.0) < UNOVERLAPPED_IOU
+        clean = None if sigs is None else max_overlap(dets.xyxy) < UNOVERLAPPED_IOU
         learn = lambda d: sigs[d] if sigs is not None and clean[d] else None  # noqa: E731
         for t in self.tracks:
             t.mean, t.cov = kalman.predict(t.mean, t.cov)
