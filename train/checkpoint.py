@@ -46,9 +46,10 @@ def model_config_of(state: dict) -> ModelConfig:
 
 
 def preprocessing_of(state: dict) -> Preprocessing:
-    """The input size the checkpoint's network was trained at, with the runtime's normalisation."""
+    """The input size and crop framing the checkpoint's network was trained with, with the
+    runtime's normalisation (checkpoints from before ``crop_fit`` stretched)."""
     data = state["train_config"]["data"]
-    return Preprocessing(height=data["height"], width=data["width"])
+    return Preprocessing(height=data["height"], width=data["width"], fit=data.get("crop_fit", "stretch"))
 
 
 def load_model(path: str | Path):

@@ -46,6 +46,10 @@ class DataConfig:
     pad: int = 10  # pad then random-crop back to height x width
     flip_prob: float = 0.5
     random_erasing: float = 0.0  # probability; the paper does not use it
+    #: how the dataset's crops frame a person, recorded for the runtime to frame boxes alike:
+    #: "stretch" (Market-1501, DukeMTMC, MSMT17: boxes resized) or "letterbox" (Con-ReID: aspect
+    #: kept, black bars); training images of another size are fitted the same way
+    crop_fit: Literal["stretch", "letterbox"] = "stretch"
     #: simulated camera changes (colour cast, exposure, resolution, blur, noise, JPEG, occlusion)
     camera_shift: CameraShiftConfig = field(default_factory=CameraShiftConfig)
     identities_per_batch: int = 8  # P

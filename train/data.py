@@ -1,7 +1,8 @@
 """Training images: decoded once, resized like the runtime does, augmented as the paper says.
 
-Resize goes through ``cv2.resize`` (the runtime's preprocessing), so the network trains on
-exactly the interpolation it will see when deployed; flip, pad-10-and-crop and optional random
+Resize goes through ``fit_crop`` (the runtime's preprocessing, stretched or letterboxed as
+``data.crop_fit`` says), so the network trains on exactly the framing and interpolation it will
+see when deployed; flip, pad-10-and-crop and optional random
 erasing follow (Sec. V-B "Preprocessing"), and optionally simulated camera changes
 (``camera_augment``) for an embedding that survives the change from one camera to another.
 """
@@ -15,7 +16,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from adfl_deploy.evaluation.datasets import Sample
-from adfl_deploy.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from adfl_deploy.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, fit_crop
 
 from .camera_augment import camera_shift, occlusion
 from .config import DataConfig
@@ -57,7 +58,7 @@ class TrainImages(Dataset):
 
     @staticmethod
     def _load(path: str, cfg: DataConfig) -> torch.Tensor:
-        img = cv2.resize(read_image(path), (cfg.width, cfg.height), interpolation=cv2.INTER_LINEAR)
+        img = fit_crop(read_image(path), cfg.height, cfg.width, cfg.crop_fit)
         return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))  # RGB uint8 CHW
 
     def __len__(self) -> int:

@@ -88,7 +88,7 @@ def _device() -> torch.device:
 
 
 def _preprocessing(cfg: TrainConfig) -> Preprocessing:
-    return Preprocessing(height=cfg.data.height, width=cfg.data.width)
+    return Preprocessing(height=cfg.data.height, width=cfg.data.width, fit=cfg.data.crop_fit)
 
 
 def run_evaluations(model, cfg: TrainConfig, datasets, device) -> list[dict]:

@@ -4,7 +4,9 @@ OpenCV hands out BGR uint8 frames; the network was trained on RGB images normali
 ImageNet statistics. Two steps, so that a model with the normalisation folded into its graph
 (input format ``uint8-nhwc-bgr``, the export's default) gets only the first:
 
-- ``resize_batch``: validate and resize -> (N, H, W, 3) uint8 BGR (always the caller's side);
+- ``resize_batch``: validate and fit to the input size -> (N, H, W, 3) uint8 BGR (always the
+  caller's side), either stretched or letterboxed, as the model's training crops framed people
+  (``Preprocessing.fit``);
 - ``normalise``: -> (N, 3, H, W) float32 RGB, mean/std normalised (NumPy here, or in the graph).
 
 ``to_blob`` is both; every backend of a float-input model sees bit-identical inputs.
@@ -13,9 +15,12 @@ ImageNet statistics. Two steps, so that a model with the normalisation folded in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
+
+from adfl_deploy.errors import ConfigError
 
 #: what a model takes: normalised float32 NCHW ("images"), or resized uint8 BGR crops ("crops")
 #: with the normalisation folded into the graph (``export.uint8_input``)
@@ -25,6 +30,10 @@ INPUT_FORMATS = (UINT8_NHWC, FLOAT_NCHW)
 FLOAT_INPUT = "images"
 UINT8_INPUT = "crops"
 
+#: how a box of any shape becomes the network's input: "stretch" resizes it to the input size
+#: (Market-1501's crops are stretched boxes), "letterbox" keeps its aspect and pads with black
+#: (Con-ReID's crops are letterboxed: a narrow person between black bars)
+CROP_FITS = ("stretch", "letterbox")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -39,6 +48,13 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     #: channel order the network expects; crops always arrive as BGR (OpenCV)
     channel_order: str = "RGB"
+    #: how a box is framed into the input, as in the training data (``CROP_FITS``): a model
+    #: trained on letterboxed crops sees a stretched person as someone else
+    fit: Literal["stretch", "letterbox"] = "stretch"
+
+    def __post_init__(self) -> None:
+        if self.fit not in CROP_FITS:
+            raise ConfigError(f"preprocessing.fit: {self.fit!r} is not one of {', '.join(CROP_FITS)}")
 
 
 def _uint8_hint(crop: np.ndarray) -> str:
@@ -64,13 +80,31 @@ def check_crop(crop: object, index: int = 0) -> np.ndarray:
     return crop
 
 
+def fit_crop(crop: np.ndarray, height: int, width: int, fit: str = "stretch", out: np.ndarray | None = None) -> np.ndarray:
+    """One BGR uint8 crop -> (height, width, 3): stretched to the size, or letterboxed (aspect
+    kept, scaled to touch two sides, centred, black around it). Written into ``out`` if given."""
+    if out is None:
+        out = np.empty((height, width, 3), np.uint8)
+    if fit == "stretch":
+        out[:] = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
+        return out
+    h, w = crop.shape[:2]
+    scale = min(height / h, width / w)
+    inner_h, inner_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+    top, left = (height - inner_h) // 2, (width - inner_w) // 2
+    out[:] = 0
+    out[top : top + inner_h, left : left + inner_w] = cv2.resize(crop, (inner_w, inner_h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 def resize_batch(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
-    """BGR uint8 crops of any size -> (N, H, W, 3) uint8 BGR at the network's input size."""
+    """BGR uint8 crops of any size -> (N, H, W, 3) uint8 BGR at the network's input size,
+    framed as ``prep.fit`` says."""
     if len(crops) == 0:
         raise ValueError("no crops given: pass a non-empty list of (H, W, 3) uint8 BGR images")
     batch = np.empty((len(crops), prep.height, prep.width, 3), dtype=np.uint8)
     for i, crop in enumerate(crops):
-        batch[i] = cv2.resize(check_crop(crop, i), (prep.width, prep.height), interpolation=cv2.INTER_LINEAR)
+        fit_crop(check_crop(crop, i), prep.height, prep.width, prep.fit, out=batch[i])
     return batch
 
 

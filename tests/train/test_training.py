@@ -197,3 +197,26 @@ def test_data_parallel_training_with_torchrun(tiny_dataset, tmp_path):
     model, state = load_model(out / "last.pt")
     assert state["epoch"] == 2 and model.cfg.name == "attn3-1sum@resnet18"
     assert (out / "metrics.csv").read_text().count("\n") == 3  # only rank 0 logs
+
+
+def test_training_images_are_framed_as_the_runtime_will_frame_boxes(tmp_path):
+    """A 40x10 person image at a 16x8 input: letterboxed (data.crop_fit) it stands between black
+    columns 0-1 and 6-7, as the runtime's letterbox puts a detected box; the checkpoint records
+    the framing so that the exported model's sidecar carries it."""
+    import cv2
+    import numpy as np
+
+    from adfl_deploy.train.checkpoint import preprocessing_of
+    from adfl_deploy.train.config import DataConfig
+    from adfl_deploy.train.data import TrainImages
+
+    path = tmp_path / "person.png"
+    cv2.imwrite(str(path), np.full((40, 10, 3), 200, np.uint8))
+    boxed = TrainImages._load(str(path), DataConfig(height=16, width=8, crop_fit="letterbox")).numpy()
+    assert (boxed[:, :, :2] == 0).all() and (boxed[:, :, 6:] == 0).all() and (boxed[:, :, 2:6] == 200).all()
+    stretched = TrainImages._load(str(path), DataConfig(height=16, width=8)).numpy()
+    assert (stretched == 200).all()
+    state = {"train_config": {"data": {"height": 16, "width": 8, "crop_fit": "letterbox"}}}
+    assert preprocessing_of(state).fit == "letterbox"
+    del state["train_config"]["data"]["crop_fit"]  # a checkpoint from before the field
+    assert preprocessing_of(state).fit == "stretch"
