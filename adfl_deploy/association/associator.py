@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -43,13 +44,19 @@ from adfl_deploy.events import Box, Decision, GlobalIdAssigned, GlobalIdMerged
 INFEASIBLE = 1e6
 #: thresholds used when none is given or calibrated (tuned for the shipped model on Con-ReID)
 UNCALIBRATED_MATCH = 0.35
-MERGE_FRACTION = 0.6
+#: a merge compares two identities' closest embeddings, the most optimistic of their distances,
+#: so it needs a stricter threshold than a match (chosen on the tuning scenes, seeds 5-8)
+MERGE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
 class AssociationConfig:
     #: cosine distance below which a tracklet joins an identity; null = calibrated per embedding
+    #: at ``false_match_rate`` (``adfl_deploy.association.calibration``)
     match_threshold: float | None = None
+    #: the calibrated threshold's operating point: the share of different-person pairs of
+    #: crops (held-out people, different cameras) that fall under it
+    false_match_rate: float = 0.02
     #: stricter distance for merging two identities; null = MERGE_FRACTION x match_threshold
     merge_threshold: float | None = None
     gallery_size: int = 10
@@ -75,6 +82,10 @@ class AssociationConfig:
     #: embeddings a new track gathers before it is linked to a global identity (its MOT rows
     #: wait and are written with the id decided); 1 = link on the first embedding
     min_evidence: int = 1
+    #: which embeddings count toward ``min_evidence``: "whole" only crops that show the person
+    #: whole (not cut by the picture's border, not overlapping another box: a person walking in
+    #: is linked once fully in view), "any" every crop
+    evidence: Literal["whole", "any"] = "whole"
     #: a new track is linked after this long at the latest, whatever its evidence
     max_delay_seconds: float = 2.0
 
@@ -91,6 +102,10 @@ class AssociationConfig:
             )
         if self.min_evidence < 1 or not 0 <= self.max_delay_seconds <= 60:
             raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
+        if not 0.0 < self.false_match_rate < 1.0:
+            raise ConfigError(f"association.false_match_rate: {self.false_match_rate}; use a share in (0, 1), e.g. 0.02")
+        if self.evidence not in ("whole", "any"):
+            raise ConfigError(f"association.evidence: {self.evidence!r}; use 'whole' or 'any'")
         if not (self.forget_after_seconds >= 0 and math.isfinite(self.forget_after_seconds)):
             raise ConfigError(f"association.forget_after_seconds: {self.forget_after_seconds}; use seconds >= 0 (0 = never)")
         for pair, (lo, hi) in self.transitions.items():

@@ -250,6 +250,7 @@ class RemoteAssociator:
             "match_threshold": self.match_threshold,
             "merge_threshold": self.merge_threshold,
             "min_evidence": self.config.min_evidence,
+            "evidence": self.config.evidence,
             "max_delay_seconds": self.config.max_delay_seconds,
         }
 

@@ -378,22 +378,23 @@ class Pipeline:
             return []
         embeddings = self.embedder.embed([job[1] for *_, job in jobs])
         tracklets = []
-        for (_cam, frame, tracked, (key, crop, quality)), emb in zip(jobs, embeddings):
+        for (_cam, frame, tracked, (key, crop, quality, whole)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
             box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
-            descriptor = self.scheduler.add(key, emb, quality)
+            descriptor = self.scheduler.add(key, emb, quality, whole)
             self._emit(CropEmbedded(key[0], key[1], frame.index, frame.timestamp, box, crop, emb, float(quality), descriptor))
             if self._ready(key, frame.timestamp):
                 tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box))
         return tracklets
 
     def _ready(self, key: tuple[str, int], now: float) -> bool:
-        """A track without a global id is linked once it has ``min_evidence`` embeddings or
-        has waited ``max_delay_seconds``; one that has an id adds evidence every time."""
+        """A track without a global id is linked once it has ``min_evidence`` embeddings (of
+        crops that show the person whole, with ``evidence: whole``) or has waited
+        ``max_delay_seconds``; one that has an id adds evidence every time."""
         if key in self.associator.assignment:
             return True
         cfg = self.associator.config
-        gathered = len(self.scheduler.tracks[key].gallery)
+        gathered = self.scheduler.evidence(key, whole_only=cfg.evidence == "whole")
         return gathered >= cfg.min_evidence or now - self._started_at.get(key, now) >= cfg.max_delay_seconds
 
     def run(self, progress: bool = False, handle_signals: bool = True) -> Summary:

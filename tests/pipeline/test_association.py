@@ -143,7 +143,16 @@ def test_a_live_identity_never_retires():
     assert g in assoc.identities
 
 
-@pytest.mark.parametrize("field,value", [("match_threshold", 0.0), ("gallery_size", 0), ("forget_after_seconds", -1.0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("match_threshold", 0.0),
+        ("gallery_size", 0),
+        ("forget_after_seconds", -1.0),
+        ("false_match_rate", 0.0),
+        ("evidence", "most"),
+    ],
+)
 def test_out_of_range_association_config_is_refused(field, value):
     from adfl_deploy.errors import ConfigError
 
@@ -431,3 +440,25 @@ def test_a_delayed_decision_writes_the_waiting_rows_with_the_id_decided(shared, 
     assert rows[1] and rows[3] == rows[1]
     delay = {e: s.association["decision_delay_s_p50"] for e, s in summaries.items()}
     assert delay[3] >= delay[1] + 1.5
+
+
+def test_a_person_is_seen_whole_only_inside_the_picture_and_apart_from_others():
+    from adfl_deploy.tracking.detections import Detections
+    from adfl_deploy.tracking.embedding_schedule import EmbeddingScheduler, whole_view
+
+    # 768x432 frame: box 0 touches the left border (walking in), box 1 stands alone, boxes 2
+    # and 3 overlap by IoU 0.5 (two 40x100 boxes a third of their width apart), box 4 touches
+    # the bottom edge
+    boxes = np.array(
+        [[0, 100, 40, 200], [100, 100, 140, 200], [300, 100, 340, 200], [313.33, 100, 353.33, 200], [500, 332, 540, 432]],
+        np.float32,
+    )
+    dets = Detections(boxes, np.ones(5, np.float32), np.zeros(5, np.int64), np.arange(1, 6))
+    assert whole_view(dets, (432, 768, 3)).tolist() == [False, True, False, False, False]
+    sched = EmbeddingScheduler()
+    due = sched.due("cam", 0, dets, np.zeros((432, 768, 3), np.uint8))
+    assert [d.whole for d in due] == [False, True, False, False, False]
+    for d in due:
+        sched.add(d.key, unit(1, 0), d.quality, d.whole)
+    assert [sched.evidence(("cam", t), whole_only=True) for t in range(1, 6)] == [0, 1, 0, 0, 0]
+    assert [sched.evidence(("cam", t), whole_only=False) for t in range(1, 6)] == [1] * 5

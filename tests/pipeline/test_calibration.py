@@ -46,3 +46,24 @@ def test_each_embedding_gets_its_own_scale():
     histogram = match_threshold(ColourHistogramEmbedder().embed)
     model = match_threshold(Embedder.from_artifact(EDGE_MODEL).embed)
     assert 0 < histogram < model < 1
+
+
+def test_the_associator_is_calibrated_at_the_configured_false_match_rate():
+    """The histogram's calibrated threshold at a rate r is the impostor-distance quantile r,
+    recomputed here from the calibration crops; the default rate is 2%, and a stricter rate
+    gives a stricter threshold. Merges are held to half the match threshold."""
+    from adfl_deploy.association import AssociationConfig, calibrated_associator
+
+    embedder = ColourHistogramEmbedder()
+    crops, people, cameras = load_calibration_crops()
+    distances, same = cross_camera_pairs(np.asarray(embedder.embed(crops), np.float64), people, cameras)
+    impostors = np.sort(distances[~same])
+    for rate in (0.02, 0.001):
+        assoc = calibrated_associator(embedder, AssociationConfig(false_match_rate=rate))
+        assert assoc.match_threshold == pytest.approx(impostors[int(rate * len(impostors))])
+        assert assoc.merge_threshold == pytest.approx(0.5 * assoc.match_threshold)
+    assert calibrated_associator(embedder).match_threshold == pytest.approx(impostors[int(0.02 * len(impostors))])
+    assert (
+        calibrated_associator(embedder, AssociationConfig(false_match_rate=0.001)).match_threshold
+        < calibrated_associator(embedder).match_threshold
+    )

@@ -266,3 +266,35 @@ def test_run_json_records_what_unset_settings_resolved_to(shared, tmp_path):
     settings = json.loads((out / "run.json").read_text())["settings"]["cam"]
     assert settings["detector"] == "FastestDet" and settings["detect_every"] == 2
     assert settings["tracker"]["appearance_weight"] == 2.0 and settings["tracker"]["new_track_confidence"] == 0.7
+
+
+@pytest.mark.parametrize(("evidence", "delay", "linked_at"), [("any", 30.0, {2}), ("whole", 30.0, {15}), ("whole", 0.5, {12})])
+def test_a_person_walking_in_is_linked_once_seen_whole(shared, tmp_path, evidence, delay, linked_at):
+    """A person enters at the left edge (box on the border for frames 0-14) and steps into the
+    picture at frame 15. The track is confirmed on its third detection (frame 2) and embedded
+    then, every 10 frames, and as soon as its box is clearly better (off the border: quality
+    doubles). With ``evidence: any`` it is linked on that first embedding, a half-seen person;
+    with ``whole`` on the first whole view (frame 15); with ``whole`` and a 0.5 s bound (10 FPS)
+    on the first embedding after the bound, frame 12, half-seen but not kept waiting."""
+    from adfl_deploy.association import AssociationConfig, Associator
+    from adfl_deploy.tracking.detections import Detections
+
+    class WalkingIn:
+        def __init__(self):
+            self.frame = -1
+
+        def __call__(self, frame, roi_mask=None):
+            self.frame += 1
+            x = 0 if self.frame < 15 else 10  # one step in: the same track, off the border
+            box = np.array([[x, 100, x + 60, 380]], np.float32)
+            return Detections(box, np.array([0.9], np.float32), np.zeros(1, np.int64))
+
+    clip = short_clip(shared / VIDEO, tmp_path / "a.mp4", 0, 25)
+    associator = Associator(AssociationConfig(match_threshold=0.3, evidence=evidence, max_delay_seconds=delay))
+    pipeline = Pipeline([CameraSource("a", str(clip))], {"a": WalkingIn()}, create_embedder("colour-histogram"), associator)
+    linked = []
+    pipeline.subscribe(lambda e: linked.append(e.frame) if isinstance(e, GlobalIdAssigned) else None)
+    while pipeline.step():
+        pass
+    pipeline.close("test")
+    assert set(linked) == linked_at
