@@ -29,6 +29,7 @@ closer through new embeddings); identities unseen for ``forget_after_seconds`` r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from adfl_deploy.association.camera_centring import CameraCentring
 from adfl_deploy.association.transitions import TransitionModel
 from adfl_deploy.errors import ConfigError
 from adfl_deploy.events import Box, Decision, GlobalIdAssigned, GlobalIdMerged
@@ -81,13 +83,20 @@ class AssociationConfig:
     transition_min_samples: int = 3
     #: embeddings a new track gathers before it is linked to a global identity (its MOT rows
     #: wait and are written with the id decided); 1 = link on the first embedding
-    min_evidence: int = 1
+    min_evidence: int = 2
     #: which embeddings count toward ``min_evidence``: "whole" only crops that show the person
     #: whole (not cut by the picture's border, not overlapping another box: a person walking in
     #: is linked once fully in view), "any" every crop
     evidence: Literal["whole", "any"] = "whole"
     #: a new track is linked after this long at the latest, whatever its evidence
     max_delay_seconds: float = 2.0
+    #: compare embeddings with each camera's running mean taken out (its colour cast, blur and
+    #: background, shared by everyone it sees; ``adfl_deploy.association.camera_centring``);
+    #: the calibrated threshold is then calibrated on centred embeddings too
+    camera_centring: bool = True
+    #: pseudo-samples of zero in each camera's running mean, so its first few people are not
+    #: centred on themselves
+    camera_centring_prior: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("match_threshold", "merge_threshold"):
@@ -104,6 +113,10 @@ class AssociationConfig:
             raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
         if not 0.0 < self.false_match_rate < 1.0:
             raise ConfigError(f"association.false_match_rate: {self.false_match_rate}; use a share in (0, 1), e.g. 0.02")
+        if not 0 <= self.camera_centring_prior < 1e6:
+            raise ConfigError(
+                f"association.camera_centring_prior: {self.camera_centring_prior}; use pseudo-samples >= 0, e.g. 20"
+            )
         if self.evidence not in ("whole", "any"):
             raise ConfigError(f"association.evidence: {self.evidence!r}; use 'whole' or 'any'")
         if not (self.forget_after_seconds >= 0 and math.isfinite(self.forget_after_seconds)):
@@ -224,6 +237,7 @@ class Associator:
         #: close identity pairs that could not merge yet (re-checked every tick)
         self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
+        self.centring = CameraCentring(config.camera_centring_prior) if config.camera_centring else None
 
     def _window(self, first: str, second: str) -> tuple[float, float] | None:
         """Walking time from ``first`` to ``second``: the known topology, else what was learned."""
@@ -334,6 +348,9 @@ class Associator:
         identity, for matching the new ones and for finding merge candidates."""
         now = max((t.time for t in tracklets), default=0.0)
         self._retire(now)
+        if self.centring is not None:
+            centred = self.centring.centre_tick([t.camera for t in tracklets], [t.embedding for t in tracklets])
+            tracklets = [dataclasses.replace(t, embedding=e) for t, e in zip(tracklets, centred)]
         decisions: list[Decision] = []
         owner: dict[int, int] = {}  # tracklet index -> its identity
         for i, t in enumerate(tracklets):

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from adfl_deploy.assets import ASSETS
+from adfl_deploy.association.camera_centring import centre_per_camera
 
 CALIBRATION_CROPS = ASSETS / "calibration_crops"
 #: share of different-person cross-camera pairs allowed under the threshold
@@ -55,10 +56,17 @@ def cross_camera_pairs(embeddings: np.ndarray, people: np.ndarray, cameras: np.n
     return 1.0 - np.sum(embeddings[i] * embeddings[j], axis=1), people[i] == people[j]
 
 
-def match_threshold(embed: Callable[[list[np.ndarray]], np.ndarray], false_match_rate: float = FALSE_MATCH_RATE) -> float:
-    """The calibrated cosine-distance threshold for ``embed`` (unit-norm embeddings)."""
+def match_threshold(
+    embed: Callable[[list[np.ndarray]], np.ndarray], false_match_rate: float = FALSE_MATCH_RATE, centred: bool = False
+) -> float:
+    """The calibrated cosine-distance threshold for ``embed`` (unit-norm embeddings);
+    ``centred``: for embeddings compared with their camera's mean taken out
+    (``AssociationConfig.camera_centring``)."""
     crops, people, cameras = load_calibration_crops()
-    distances, same = cross_camera_pairs(np.asarray(embed(crops), np.float64), people, cameras)
+    embeddings = np.asarray(embed(crops), np.float64)
+    if centred:
+        embeddings = centre_per_camera(embeddings, cameras)
+    distances, same = cross_camera_pairs(embeddings, people, cameras)
     return threshold_at_false_match_rate(distances, same, false_match_rate)
 
 
@@ -71,5 +79,7 @@ def calibrated_associator(embedder, config=None):
 
     config = config or AssociationConfig()
     if config.match_threshold is None:
-        config = dataclasses.replace(config, match_threshold=match_threshold(embedder.embed, config.false_match_rate))
+        config = dataclasses.replace(
+            config, match_threshold=match_threshold(embedder.embed, config.false_match_rate, config.camera_centring)
+        )
     return Associator(config)

@@ -127,21 +127,29 @@ class CentralAssociator:
 
     def _ensure_associator(self, hello: dict | None) -> Associator:
         """The first node's calibrated thresholds (unless set here), kept in the broker so a
-        restarted associator uses the same ones."""
+        restarted associator uses the same ones. Camera centring goes with the threshold: a
+        threshold calibrated on centred embeddings is used on centred embeddings."""
         if self.associator is not None:
             return self.associator
         stored = self.client.get(self.settings_key)
         if stored:
             settings = json.loads(stored)
         else:
+            hello = {} if self.config.match_threshold else (hello or {})
             settings = {
-                "match_threshold": self.config.match_threshold or (hello or {}).get("match_threshold"),
-                "merge_threshold": self.config.merge_threshold or (hello or {}).get("merge_threshold"),
+                "match_threshold": self.config.match_threshold or hello.get("match_threshold"),
+                "merge_threshold": self.config.merge_threshold or hello.get("merge_threshold"),
+                "camera_centring": hello.get("camera_centring", self.config.camera_centring),
+                "camera_centring_prior": hello.get("camera_centring_prior", self.config.camera_centring_prior),
             }
             self.client.set(self.settings_key, json.dumps(settings))
         self.settings = settings
         cfg = dataclasses.replace(
-            self.config, match_threshold=settings["match_threshold"], merge_threshold=settings["merge_threshold"]
+            self.config,
+            match_threshold=settings["match_threshold"],
+            merge_threshold=settings["merge_threshold"],
+            camera_centring=bool(settings.get("camera_centring", self.config.camera_centring)),
+            camera_centring_prior=float(settings.get("camera_centring_prior", self.config.camera_centring_prior)),
         )
         self.associator = Associator(cfg)
         log.info("associate: match threshold %.3f, merge %.3f", self.associator.match_threshold, self.associator.merge_threshold)

@@ -252,6 +252,8 @@ class RemoteAssociator:
             "min_evidence": self.config.min_evidence,
             "evidence": self.config.evidence,
             "max_delay_seconds": self.config.max_delay_seconds,
+            "camera_centring": self.config.camera_centring,
+            "camera_centring_prior": self.config.camera_centring_prior,
         }
 
     def _next(self) -> int:

@@ -624,3 +624,24 @@ def test_a_node_forgets_ended_tracks_once_decided(broker, tmp_path):
     broker.client().xadd("adfl:decisions", msgs.encode_group(0.4, [], [GlobalIdMerged(9, 1, 0.1, 0.4)], {}))
     assert remote.associate([]) == [GlobalIdMerged(9, 1, 0.1, 0.4)]
     assert remote.associate([]) == []  # and only once
+
+
+@pytest.mark.parametrize("own_threshold", [None, 0.4])
+def test_camera_centring_goes_with_the_threshold_it_was_calibrated_for(broker, own_threshold):
+    """A node's threshold calibrated on centred embeddings is used on centred embeddings, whatever
+    the associator's own setting; an associator with its own threshold keeps its own centring."""
+    from adfl_deploy.broker.central import CentralAssociator
+
+    settings = {"match_threshold": 0.55, "merge_threshold": None, "camera_centring": True, "camera_centring_prior": 7.0}
+    own = AssociationConfig(match_threshold=own_threshold, camera_centring=False)
+    central = CentralAssociator(broker.url, own, node_timeout=60)
+    central.restore()
+    assoc = central._ensure_associator(json.loads(msgs.hello("n1", "run-n1", 1, ["cam1"], settings)["info"]))
+    if own_threshold is None:
+        assert assoc.match_threshold == 0.55 and assoc.centring is not None and assoc.centring.prior == 7.0
+    else:
+        assert assoc.match_threshold == 0.4 and assoc.centring is None
+    # a restarted associator reads the same settings back from the broker
+    again = CentralAssociator(broker.url, own, node_timeout=60)
+    again.restore()
+    assert (again._ensure_associator(None).centring is None) == (own_threshold is not None)

@@ -123,11 +123,11 @@ def test_a_setting_for_every_run_reaches_each_run_and_the_record(tmp_path, capsy
 
     scenes, out = tmp_path / "scenes", tmp_path / "sweep"
     argv = ["mtmc", "--sweep", "seeds=1,cameras=2,seconds=8,people=3", "--models", "colour-histogram", "--detections", "gt"]
-    argv += ["--set", "association.min_evidence=2", "--scene-root", str(scenes), "--out", str(out)]
+    argv += ["--set", "association.min_evidence=3", "--scene-root", str(scenes), "--out", str(out)]
     assert main(argv) == 0
     (run,) = [p for p in (out / "runs").rglob("config.yaml") if "previous" not in p.parts]
-    assert yaml.safe_load(run.read_text())["association"]["min_evidence"] == 2
-    assert "--set=association.min_evidence=2" in json.loads((out / "sweep.json").read_text())["command"]
+    assert yaml.safe_load(run.read_text())["association"]["min_evidence"] == 3
+    assert "--set=association.min_evidence=3" in json.loads((out / "sweep.json").read_text())["command"]
     capsys.readouterr()
     assert main([*argv[:-4], "--set", "association.min_evidence=0", "--scene-root", str(scenes), "--out", str(out)]) == 2
     assert "min_evidence" in capsys.readouterr().err
