@@ -97,6 +97,9 @@ class AssociationConfig:
     #: pseudo-samples of zero in each camera's running mean, so its first few people are not
     #: centred on themselves
     camera_centring_prior: float = 20.0
+    #: embeddings per camera after which its mean forgets the oldest (an exponential average
+    #: over about this many), so it follows the light of a camera that runs for days
+    camera_centring_window: int = 2000
 
     def __post_init__(self) -> None:
         for name in ("match_threshold", "merge_threshold"):
@@ -113,6 +116,10 @@ class AssociationConfig:
             raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
         if not 0.0 < self.false_match_rate < 1.0:
             raise ConfigError(f"association.false_match_rate: {self.false_match_rate}; use a share in (0, 1), e.g. 0.02")
+        if not 1 <= self.camera_centring_window <= 10**7:
+            raise ConfigError(
+                f"association.camera_centring_window: {self.camera_centring_window}; use embeddings >= 1, e.g. 2000"
+            )
         if not 0 <= self.camera_centring_prior < 1e6:
             raise ConfigError(
                 f"association.camera_centring_prior: {self.camera_centring_prior}; use pseudo-samples >= 0, e.g. 20"
@@ -237,7 +244,9 @@ class Associator:
         #: close identity pairs that could not merge yet (re-checked every tick)
         self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
-        self.centring = CameraCentring(config.camera_centring_prior) if config.camera_centring else None
+        self.centring = (
+            CameraCentring(config.camera_centring_prior, config.camera_centring_window) if config.camera_centring else None
+        )
 
     def _window(self, first: str, second: str) -> tuple[float, float] | None:
         """Walking time from ``first`` to ``second``: the known topology, else what was learned."""

@@ -13,7 +13,10 @@ Online, the mean is the running mean of what the camera has sent so far, shrunk 
 while it is built on few samples (``prior`` pseudo-samples of a zero vector), so the first
 people of a camera are not centred on themselves. A tick's embeddings are centred with the means
 from before the tick, then added (causal, and independent of their order within the tick: one
-process and a central associator fed by several nodes give the same result).
+process and a central associator fed by several nodes give the same result). After ``window``
+embeddings a camera's mean forgets the oldest gradually (an exponential average over about
+``window`` of them), so a camera that runs for days follows its daylight instead of averaging
+every hour it has seen.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ def centre_per_camera(embeddings: np.ndarray, cameras: np.ndarray) -> np.ndarray
 
 class CameraCentring:
     """``centre(camera, embedding)``: the embedding minus the camera's running mean so far
-    (shrunk by ``prior`` pseudo-samples of zero), renormalised; then the mean takes it in."""
+    (shrunk by ``prior`` pseudo-samples of zero, over about the last ``window`` embeddings),
+    renormalised; then the mean takes it in."""
 
-    def __init__(self, prior: float = 20.0) -> None:
-        if prior < 0:
-            raise ValueError(f"prior must be >= 0, got {prior}")
+    def __init__(self, prior: float = 20.0, window: int = 2000) -> None:
+        if prior < 0 or window < 1:
+            raise ValueError(f"prior must be >= 0 and window >= 1, got {prior}, {window}")
         self.prior = prior
+        self.window = window
         self.sums: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
 
@@ -65,7 +70,11 @@ class CameraCentring:
         raws = [np.asarray(e, np.float64) for e in embeddings]
         means = {camera: self.mean(camera) for camera in set(cameras)}
         out = [unit(raw if means[c] is None else raw - means[c]).astype(np.float32) for c, raw in zip(cameras, raws)]
-        for camera, raw in zip(cameras, raws):
-            self.sums[camera] = self.sums.get(camera, 0.0) + raw
-            self.counts[camera] = self.counts.get(camera, 0) + 1
+        for camera in set(cameras):
+            new = [raw for c, raw in zip(cameras, raws) if c == camera]
+            held = self.counts.get(camera, 0)
+            # beyond the window each new embedding scales the older ones by (1 - 1/window)
+            excess = max(0, held + len(new) - self.window)
+            self.sums[camera] = self.sums.get(camera, 0.0) * (1.0 - 1.0 / self.window) ** excess + np.sum(new, axis=0)
+            self.counts[camera] = min(held + len(new), self.window)
         return out

@@ -141,6 +141,7 @@ class CentralAssociator:
                 "merge_threshold": self.config.merge_threshold or hello.get("merge_threshold"),
                 "camera_centring": hello.get("camera_centring", self.config.camera_centring),
                 "camera_centring_prior": hello.get("camera_centring_prior", self.config.camera_centring_prior),
+                "camera_centring_window": hello.get("camera_centring_window", self.config.camera_centring_window),
             }
             self.client.set(self.settings_key, json.dumps(settings))
         self.settings = settings
@@ -150,6 +151,7 @@ class CentralAssociator:
             merge_threshold=settings["merge_threshold"],
             camera_centring=bool(settings.get("camera_centring", self.config.camera_centring)),
             camera_centring_prior=float(settings.get("camera_centring_prior", self.config.camera_centring_prior)),
+            camera_centring_window=int(settings.get("camera_centring_window", self.config.camera_centring_window)),
         )
         self.associator = Associator(cfg)
         log.info("associate: match threshold %.3f, merge %.3f", self.associator.match_threshold, self.associator.merge_threshold)

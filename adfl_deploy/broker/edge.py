@@ -254,6 +254,7 @@ class RemoteAssociator:
             "max_delay_seconds": self.config.max_delay_seconds,
             "camera_centring": self.config.camera_centring,
             "camera_centring_prior": self.config.camera_centring_prior,
+            "camera_centring_window": self.config.camera_centring_window,
         }
 
     def _next(self) -> int:

@@ -633,12 +633,14 @@ def test_camera_centring_goes_with_the_threshold_it_was_calibrated_for(broker, o
     from adfl_deploy.broker.central import CentralAssociator
 
     settings = {"match_threshold": 0.55, "merge_threshold": None, "camera_centring": True, "camera_centring_prior": 7.0}
+    settings["camera_centring_window"] = 300
     own = AssociationConfig(match_threshold=own_threshold, camera_centring=False)
     central = CentralAssociator(broker.url, own, node_timeout=60)
     central.restore()
     assoc = central._ensure_associator(json.loads(msgs.hello("n1", "run-n1", 1, ["cam1"], settings)["info"]))
     if own_threshold is None:
-        assert assoc.match_threshold == 0.55 and assoc.centring is not None and assoc.centring.prior == 7.0
+        assert assoc.match_threshold == 0.55 and assoc.centring is not None
+        assert (assoc.centring.prior, assoc.centring.window) == (7.0, 300)
     else:
         assert assoc.match_threshold == 0.4 and assoc.centring is None
     # a restarted associator reads the same settings back from the broker

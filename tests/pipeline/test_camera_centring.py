@@ -106,3 +106,25 @@ def test_a_ticks_embeddings_are_centred_with_the_means_from_before_it_in_any_ord
         for g, r in zip(got, reference):
             np.testing.assert_allclose(g, r, rtol=1e-6)
     np.testing.assert_allclose(first.mean("a"), [1 / 3, 1 / 3, 1 / 3])
+
+
+def test_after_its_window_a_cameras_mean_forgets_the_oldest_embeddings():
+    a, b, c, d = (np.eye(4)[i] for i in range(4))
+    centring = CameraCentring(prior=0.0, window=2)
+    for e in (a, b):
+        centring.centre("cam", e)
+    np.testing.assert_allclose(centring.mean("cam"), (a + b) / 2)  # a plain mean up to the window
+    centring.centre("cam", c)  # beyond it, the older ones count (1 - 1/2) each time
+    np.testing.assert_allclose(centring.mean("cam"), ((a + b) / 2 + c) / 2)
+    # two in one tick, in either order: the older sum scaled twice
+    for tick in ([c, d], [d, c]):
+        other = CameraCentring(prior=0.0, window=2)
+        for e in (a, b):
+            other.centre("cam", e)
+        other.centre_tick(["cam", "cam"], tick)
+        np.testing.assert_allclose(other.mean("cam"), ((a + b) / 4 + c + d) / 2)
+
+
+def test_a_window_below_one_is_refused():
+    with pytest.raises(ConfigError, match="camera_centring_window"):
+        AssociationConfig(camera_centring_window=0)
