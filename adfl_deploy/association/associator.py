@@ -357,7 +357,7 @@ class Associator:
         identity, for matching the new ones and for finding merge candidates."""
         now = max((t.time for t in tracklets), default=0.0)
         self._retire(now)
-        if self.centring is not None:
+        if getattr(self, "centring", None) is not None:  # absent from snapshots of older versions
             centred = self.centring.centre_tick([t.camera for t in tracklets], [t.embedding for t in tracklets])
             tracklets = [dataclasses.replace(t, embedding=e) for t, e in zip(tracklets, centred)]
         decisions: list[Decision] = []

@@ -59,6 +59,15 @@ class CameraCentring:
             return None
         return self.sums[camera] / (self.counts[camera] + self.prior)
 
+    @staticmethod
+    def _usable(raw: np.ndarray, mean: np.ndarray | None) -> bool:
+        return (
+            raw.ndim == 1
+            and bool(np.isfinite(raw).all())
+            and np.linalg.norm(raw) > 1e-6
+            and (mean is None or mean.shape == raw.shape)
+        )
+
     def centre(self, camera: str, embedding: np.ndarray) -> np.ndarray:
         """One embedding, centred with the mean so far; then the mean takes it in."""
         return self.centre_tick([camera], [embedding])[0]
@@ -69,9 +78,17 @@ class CameraCentring:
         receives a tick's tracklets from several nodes in any order)."""
         raws = [np.asarray(e, np.float64) for e in embeddings]
         means = {camera: self.mean(camera) for camera in set(cameras)}
-        out = [unit(raw if means[c] is None else raw - means[c]).astype(np.float32) for c, raw in zip(cameras, raws)]
+        # an embedding that is not finite, near zero or of another length than the camera's
+        # mean passes unchanged and stays out of the mean: one bad vector must not poison a camera
+        usable = [self._usable(raw, means[c]) for c, raw in zip(cameras, raws)]
+        out = [
+            unit(raw if means[c] is None else raw - means[c]).astype(np.float32) if ok else np.asarray(e)
+            for c, raw, ok, e in zip(cameras, raws, usable, embeddings)
+        ]
         for camera in set(cameras):
-            new = [raw for c, raw in zip(cameras, raws) if c == camera]
+            new = [raw for c, raw, ok in zip(cameras, raws, usable) if c == camera and ok]
+            if not new:
+                continue
             held = self.counts.get(camera, 0)
             # beyond the window each new embedding scales the older ones by (1 - 1/window)
             excess = max(0, held + len(new) - self.window)

@@ -128,34 +128,56 @@ class CentralAssociator:
     def _ensure_associator(self, hello: dict | None) -> Associator:
         """The first node's calibrated thresholds (unless set here), kept in the broker so a
         restarted associator uses the same ones. Camera centring goes with the threshold: a
-        threshold calibrated on centred embeddings is used on centred embeddings."""
+        threshold calibrated on centred embeddings is used on centred embeddings, and one from a
+        node or stored settings that predate centring (no ``camera_centring`` key) on raw ones."""
         if self.associator is not None:
             return self.associator
         stored = self.client.get(self.settings_key)
         if stored:
-            settings = json.loads(stored)
-        else:
-            hello = {} if self.config.match_threshold else (hello or {})
+            kept = json.loads(stored)
             settings = {
-                "match_threshold": self.config.match_threshold or hello.get("match_threshold"),
-                "merge_threshold": self.config.merge_threshold or hello.get("merge_threshold"),
-                "camera_centring": hello.get("camera_centring", self.config.camera_centring),
-                "camera_centring_prior": hello.get("camera_centring_prior", self.config.camera_centring_prior),
-                "camera_centring_window": hello.get("camera_centring_window", self.config.camera_centring_window),
+                "match_threshold": kept.get("match_threshold"),
+                "merge_threshold": kept.get("merge_threshold"),
+                **self._centring_settings(kept),
             }
+        elif self.config.match_threshold:
+            settings = {
+                "match_threshold": self.config.match_threshold,
+                "merge_threshold": self.config.merge_threshold,
+                **self._centring_settings(dataclasses.asdict(self.config)),
+            }
+        else:
+            hello = hello or {}
+            settings = {
+                "match_threshold": hello.get("match_threshold"),
+                "merge_threshold": self.config.merge_threshold or hello.get("merge_threshold"),
+                **self._centring_settings(hello),
+            }
+        cfg = dataclasses.replace(self.config, **settings)  # checked before it is kept
+        if not stored:
             self.client.set(self.settings_key, json.dumps(settings))
         self.settings = settings
-        cfg = dataclasses.replace(
-            self.config,
-            match_threshold=settings["match_threshold"],
-            merge_threshold=settings["merge_threshold"],
-            camera_centring=bool(settings.get("camera_centring", self.config.camera_centring)),
-            camera_centring_prior=float(settings.get("camera_centring_prior", self.config.camera_centring_prior)),
-            camera_centring_window=int(settings.get("camera_centring_window", self.config.camera_centring_window)),
-        )
         self.associator = Associator(cfg)
         log.info("associate: match threshold %.3f, merge %.3f", self.associator.match_threshold, self.associator.merge_threshold)
         return self.associator
+
+    def _centring_settings(self, source: dict) -> dict:
+        """The centring fields of a hello, stored settings or this config: off where they are
+        absent (a threshold from before centring was calibrated on raw embeddings); values of
+        the wrong type fall back to this associator's own."""
+        on = source.get("camera_centring", False)
+        prior = source.get("camera_centring_prior", self.config.camera_centring_prior)
+        window = source.get("camera_centring_window", self.config.camera_centring_window)
+        number = (int, float)
+        return {
+            "camera_centring": on is True,
+            "camera_centring_prior": float(prior)
+            if isinstance(prior, number) and not isinstance(prior, bool)
+            else self.config.camera_centring_prior,
+            "camera_centring_window": int(window)
+            if isinstance(window, int) and not isinstance(window, bool)
+            else self.config.camera_centring_window,
+        }
 
     # -- solving -----------------------------------------------------------------------------------
     def _track(self, m: msgs.Message) -> int:

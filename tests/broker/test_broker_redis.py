@@ -138,6 +138,14 @@ def _tl(cam, tid, vec, rng, now):
 
 
 CONFIG = AssociationConfig(match_threshold=0.3)
+#: what a node says of its association settings (as ``EdgeAssociator._settings`` does)
+HELLO_SETTINGS = {
+    "match_threshold": 0.3,
+    "merge_threshold": None,
+    "camera_centring": CONFIG.camera_centring,
+    "camera_centring_prior": CONFIG.camera_centring_prior,
+    "camera_centring_window": CONFIG.camera_centring_window,
+}
 
 
 def _reference(plan, closing) -> list:
@@ -166,7 +174,7 @@ def _node_messages(plan, closing) -> dict[str, list[dict]]:
     for node, cams in NODES.items():
         seq = iter(range(1, 10**6))
         run = f"run-{node}"
-        m = [msgs.hello(node, run, next(seq), cams, {"match_threshold": 0.3, "merge_threshold": None})]
+        m = [msgs.hello(node, run, next(seq), cams, HELLO_SETTINGS)]
         for now, ops, batch in plan:
             for op in ops:
                 cam = op[1].camera if op[0] == "ending" else op[1]
@@ -647,3 +655,20 @@ def test_camera_centring_goes_with_the_threshold_it_was_calibrated_for(broker, o
     again = CentralAssociator(broker.url, own, node_timeout=60)
     again.restore()
     assert (again._ensure_associator(None).centring is None) == (own_threshold is not None)
+
+
+def test_a_threshold_from_before_centring_is_used_on_raw_embeddings(broker):
+    """A node or stored settings without the centring keys calibrated on raw embeddings: the
+    central associator does not centre, whatever its own default; a restart reads the same."""
+    from adfl_deploy.broker.central import CentralAssociator
+
+    central = CentralAssociator(broker.url, AssociationConfig(), node_timeout=60)
+    central.restore()
+    old_hello = json.loads(msgs.hello("n1", "run-n1", 1, ["cam1"], {"match_threshold": 0.3, "merge_threshold": None})["info"])
+    assert AssociationConfig().camera_centring and central._ensure_associator(old_hello).centring is None
+    client = broker.client()
+    client.set(central.settings_key, json.dumps({"match_threshold": 0.3, "merge_threshold": None}))  # an old run's
+    again = CentralAssociator(broker.url, AssociationConfig(), node_timeout=60)
+    again.restore()
+    assoc = again._ensure_associator(None)
+    assert assoc.centring is None and assoc.match_threshold == 0.3

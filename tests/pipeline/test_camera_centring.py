@@ -106,6 +106,8 @@ def test_a_ticks_embeddings_are_centred_with_the_means_from_before_it_in_any_ord
         for g, r in zip(got, reference):
             np.testing.assert_allclose(g, r, rtol=1e-6)
     np.testing.assert_allclose(first.mean("a"), [1 / 3, 1 / 3, 1 / 3])
+    np.testing.assert_allclose(second.mean("a"), first.mean("a"))
+    np.testing.assert_allclose(second.mean("b"), first.mean("b"))
 
 
 def test_after_its_window_a_cameras_mean_forgets_the_oldest_embeddings():
@@ -128,3 +130,14 @@ def test_after_its_window_a_cameras_mean_forgets_the_oldest_embeddings():
 def test_a_window_below_one_is_refused():
     with pytest.raises(ConfigError, match="camera_centring_window"):
         AssociationConfig(camera_centring_window=0)
+
+
+def test_a_broken_embedding_passes_unchanged_and_stays_out_of_the_mean():
+    centring = CameraCentring(prior=0.0)
+    centring.centre("a", np.array([1.0, 0.0]))
+    nan, zero = np.array([np.nan, 1.0]), np.zeros(2)
+    got = centring.centre_tick(["a", "a", "a"], [nan, zero, np.array([0.0, 1.0])])
+    assert np.isnan(got[0][0]) and not got[1].any()  # returned as they came: a zero matches nobody
+    np.testing.assert_allclose(got[2], np.array([-1.0, 1.0]) / np.sqrt(2))
+    np.testing.assert_allclose(centring.mean("a"), [0.5, 0.5])  # (1, 0) and (0, 1) only
+    np.testing.assert_allclose(centring.centre("a", np.array([1.0, 1.0])), [np.sqrt(0.5), np.sqrt(0.5)])
