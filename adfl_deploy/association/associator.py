@@ -231,6 +231,10 @@ class GalleryBank:
 class Associator:
     """``associate(tracklets) -> decisions``; ``assignment`` maps (camera, track id) to global id."""
 
+    #: per-camera centring (``AssociationConfig.camera_centring``); None also for associators
+    #: pickled before it existed (``adfl associate`` snapshots), which matched raw embeddings
+    centring: CameraCentring | None = None
+
     def __init__(self, config: AssociationConfig = AssociationConfig()) -> None:
         self.config = config
         self.match_threshold = UNCALIBRATED_MATCH if config.match_threshold is None else config.match_threshold
@@ -357,7 +361,7 @@ class Associator:
         identity, for matching the new ones and for finding merge candidates."""
         now = max((t.time for t in tracklets), default=0.0)
         self._retire(now)
-        if getattr(self, "centring", None) is not None:  # absent from snapshots of older versions
+        if self.centring is not None:
             centred = self.centring.centre_tick([t.camera for t in tracklets], [t.embedding for t in tracklets])
             tracklets = [dataclasses.replace(t, embedding=e) for t, e in zip(tracklets, centred)]
         decisions: list[Decision] = []

@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
+from adfl_deploy.model.preprocess import l2_normalise
 
 
 def centre_per_camera(embeddings: np.ndarray, cameras: np.ndarray) -> np.ndarray:
@@ -37,7 +33,7 @@ def centre_per_camera(embeddings: np.ndarray, cameras: np.ndarray) -> np.ndarray
     for camera in np.unique(cameras):
         rows = cameras == camera
         out[rows] -= out[rows].mean(axis=0)
-    return unit(out)
+    return l2_normalise(out)
 
 
 class CameraCentring:
@@ -82,7 +78,7 @@ class CameraCentring:
         # mean passes unchanged and stays out of the mean: one bad vector must not poison a camera
         usable = [self._usable(raw, means[c]) for c, raw in zip(cameras, raws)]
         out = [
-            unit(raw if means[c] is None else raw - means[c]).astype(np.float32) if ok else np.asarray(e)
+            l2_normalise(raw if means[c] is None else raw - means[c]).astype(np.float32) if ok else np.asarray(e)
             for c, raw, ok, e in zip(cameras, raws, usable, embeddings)
         ]
         for camera in set(cameras):

@@ -144,7 +144,9 @@ class CentralAssociator:
             settings = {
                 "match_threshold": self.config.match_threshold,
                 "merge_threshold": self.config.merge_threshold,
-                **self._centring_settings(dataclasses.asdict(self.config)),
+                "camera_centring": self.config.camera_centring,
+                "camera_centring_prior": self.config.camera_centring_prior,
+                "camera_centring_window": self.config.camera_centring_window,
             }
         else:
             hello = hello or {}

@@ -130,8 +130,9 @@ def to_blob(crops: list[np.ndarray], prep: Preprocessing) -> np.ndarray:
 
 
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Row-wise L2 normalisation; cosine similarity becomes a dot product."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
+    """Row-wise (last-axis) L2 normalisation; cosine similarity becomes a dot product. Zero rows
+    stay zero."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
 def prepare(crops: list[np.ndarray], prep: Preprocessing, input_format: str) -> np.ndarray:

@@ -141,3 +141,14 @@ def test_a_broken_embedding_passes_unchanged_and_stays_out_of_the_mean():
     np.testing.assert_allclose(got[2], np.array([-1.0, 1.0]) / np.sqrt(2))
     np.testing.assert_allclose(centring.mean("a"), [0.5, 0.5])  # (1, 0) and (0, 1) only
     np.testing.assert_allclose(centring.centre("a", np.array([1.0, 1.0])), [np.sqrt(0.5), np.sqrt(0.5)])
+
+
+def test_an_associator_pickled_before_centring_existed_matches_raw_embeddings():
+    import pickle
+
+    old = Associator(AssociationConfig(match_threshold=0.5))
+    del old.__dict__["centring"]  # what a snapshot of an older version restores
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.centring is None
+    restored.associate([Tracklet("cam1", 1, np.array([1.0, 0.0], np.float32), 0.0)])
+    np.testing.assert_array_equal(restored.bank.gallery(restored.assignment[("cam1", 1)])[0], [1.0, 0.0])
