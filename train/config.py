@@ -28,9 +28,12 @@ class CameraShiftConfig:
     noise_std: float = 0.03  # of the 0..1 range
     jpeg_quality: tuple[int, int] = (30, 90)
     occlusion: float = 0.3  # probability of a random-coloured block in front of the person
+    #: probability that a crop's person is matted onto another training crop's picture
+    #: (``train/background_swap.py``); independent of ``prob``
+    background: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("prob", "step_prob", "occlusion"):
+        for name in ("prob", "step_prob", "occlusion", "background"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"data.camera_shift.{name}: {getattr(self, name)} is not a probability")
         if not (0 < self.scale[0] <= self.scale[1] <= 1 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100):

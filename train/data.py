@@ -55,6 +55,13 @@ class TrainImages(Dataset):
         self.labels = [label_of[s.pid] for s in samples]
         self.images = [self._load(s.path, cfg) for s in samples]
         self.transform = train_transform(cfg)
+        self.background = cfg.camera_shift.background
+        self.keep = None
+        if self.background > 0:
+            from .background_swap import keep_masks
+
+            crops = [read_image(s.path) for s in samples]
+            self.keep = keep_masks(crops, [s.pid for s in samples], cfg.height, cfg.width, cfg.crop_fit)
 
     @staticmethod
     def _load(path: str, cfg: DataConfig) -> torch.Tensor:
@@ -65,4 +72,11 @@ class TrainImages(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int):
-        return self.transform(self.images[index]), self.labels[index]
+        image = self.images[index]
+        if self.keep is not None and float(torch.rand(1)) < self.background:
+            from .background_swap import other_background, swap_background
+
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+            other = self.images[int(rng.integers(len(self.images)))].permute(1, 2, 0).numpy()
+            image = swap_background(image, self.keep[index], other_background(other, rng))
+        return self.transform(image), self.labels[index]

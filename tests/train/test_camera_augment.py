@@ -79,7 +79,9 @@ def test_every_change_together_keeps_a_valid_training_tensor():
     assert torch.equal(changed, again) and not torch.equal(changed, paper)
 
 
-@pytest.mark.parametrize("field, value", [("prob", 1.5), ("occlusion", -0.1), ("scale", (0.9, 0.4)), ("jpeg_quality", (0, 90))])
+@pytest.mark.parametrize(
+    "field, value", [("prob", 1.5), ("occlusion", -0.1), ("background", 1.2), ("scale", (0.9, 0.4)), ("jpeg_quality", (0, 90))]
+)
 def test_out_of_range_values_are_refused(field, value):
     with pytest.raises(ConfigError, match="camera_shift"):
         CameraShiftConfig(**{field: value})
