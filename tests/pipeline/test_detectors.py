@@ -135,6 +135,23 @@ def test_fastestdet_at_640x352_finds_the_same_one_person_on_real_footage(shared)
     assert iou > 0.7, (a, b)
 
 
+def test_fastestdet_area_and_linear_resizing_find_the_same_person_on_real_footage(shared):
+    """The letterbox resize is what the interpolation says (against OpenCV called directly), and
+    both find the one person of the real clip in the same place."""
+    frame = video_frame(shared, 348)
+    boxes = {}
+    for name, flag in (("area", cv2.INTER_AREA), ("linear", cv2.INTER_LINEAR)):
+        detector = FastestDet(interpolation=name)
+        blob, _ = detector.prepare(frame)
+        assert np.array_equal(blob, cv2.resize(frame, (512, 288), interpolation=flag))  # 16:9 fills 512x288
+        (boxes[name],) = detector(frame).xyxy
+    a, b = boxes["area"], boxes["linear"]
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    assert inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter) > 0.9, (a, b)
+    with pytest.raises(ConfigError, match="interpolation"):
+        FastestDet(interpolation="cubic")
+
+
 @pytest.mark.parametrize("size", [(352, 200), (641, 352), (0, 352)])
 def test_fastestdet_input_size_not_a_multiple_of_32_is_one_line(size):
     with pytest.raises(ConfigError, match="multiples of 32"):
