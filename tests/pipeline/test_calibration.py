@@ -51,7 +51,7 @@ def test_each_embedding_gets_its_own_scale():
 def test_the_associator_is_calibrated_at_the_configured_false_match_rate():
     """The histogram's calibrated threshold at a rate r is the impostor-distance quantile r,
     recomputed here from the calibration crops (camera centring off: raw embeddings); the
-    default rate is 2%, and a stricter rate gives a stricter threshold. Merges are held to half
+    default rate is 1%, and a stricter rate gives a stricter threshold. Merges are held to half
     the match threshold."""
     from adfl_deploy.association import AssociationConfig, calibrated_associator
 
@@ -64,7 +64,7 @@ def test_the_associator_is_calibrated_at_the_configured_false_match_rate():
         assert assoc.match_threshold == pytest.approx(impostors[int(rate * len(impostors))])
         assert assoc.merge_threshold == pytest.approx(0.5 * assoc.match_threshold)
     raw = AssociationConfig(camera_centring=False)
-    assert calibrated_associator(embedder, raw).match_threshold == pytest.approx(impostors[int(0.02 * len(impostors))])
+    assert calibrated_associator(embedder, raw).match_threshold == pytest.approx(impostors[int(0.01 * len(impostors))])
     assert (
         calibrated_associator(embedder, AssociationConfig(false_match_rate=0.001, camera_centring=False)).match_threshold
         < calibrated_associator(embedder, raw).match_threshold
@@ -85,8 +85,8 @@ def test_with_camera_centring_the_threshold_is_calibrated_on_centred_crops():
     i, j = np.triu_indices(len(emb), 1)
     cross = cameras[i] != cameras[j]
     impostors = np.sort((1.0 - np.sum(emb[i] * emb[j], axis=1))[cross & (people[i] != people[j])])
-    expected = impostors[int(0.02 * len(impostors))]
-    assert match_threshold(embedder.embed, 0.02, centred=True) == pytest.approx(expected)
+    expected = impostors[int(0.01 * len(impostors))]  # the default rate, 1%
+    assert match_threshold(embedder.embed, 0.01, centred=True) == pytest.approx(expected)
     assoc = calibrated_associator(embedder)  # centring is the default
     assert assoc.match_threshold == pytest.approx(expected) and assoc.centring is not None
     assert calibrated_associator(embedder, AssociationConfig(camera_centring=False)).match_threshold != pytest.approx(expected)
