@@ -1,5 +1,6 @@
-"""FastestDet's letterbox resize compared on generated scenes: "area" (the default, every source
-pixel averaged) against "linear" (four neighbours, about 6x cheaper on this CPU), each registered
+"""FastestDet's letterbox resize compared on generated scenes: "area" (every source pixel
+averaged; the default until 2026-12-02) against "linear" (four neighbours, about 6x cheaper on
+this CPU; the default since this comparison), each registered
 under its own name, then ``adfl mtmc SCENE --detectors NAMES`` on every scene given (recall /
 precision / AP@0.5, the README's table), plus the resize's cost on one core.
 

@@ -7,9 +7,10 @@ where they stood. Another camera, or the generated scene where people are matted
 rooms, shows the same person in front of something else. So, with probability
 ``camera_shift.background``, a training crop keeps its person (cut out with the scene's own
 matting, ``adfl_deploy.scene.matte``: GrabCut refined over each person's crops, no downloaded
-weights) and gets the picture of another training crop behind them - flipped, zoomed into and
-sometimes blurred, so its own person is displaced or cut. Only training images are used: no
-room of the generated scenes, whose numbers must stay those of unseen places.
+weights) and gets the picture of another training crop behind them - flipped half the time,
+zoomed into and sometimes blurred; that crop's own person often stays visible behind this one,
+shifted or cut (as in a crowd), and the draw may pick the same person. Only training images are
+used: no room of the generated scenes, whose numbers must stay those of unseen places.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def _content_box(crop: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def keep_masks(crops: list[np.ndarray], pids: list[int], height: int, width: int, fit: str) -> list[np.ndarray]:
-    """Per crop, a (height, width) float32 map framed like the network's input (``fit_crop``):
-    1 where the crop's own pixels stay (its person, and its black bars, which the runtime's
-    letterbox shows too), 0 where another background may show."""
+    """Per crop, a (height, width) uint8 map framed like the network's input (``fit_crop``):
+    255 where the crop's own pixels stay (its person, and its black bars, which the runtime's
+    letterbox shows too), 0 where another background may show (8 bits: a quarter of the memory
+    of floats, for datasets of tens of thousands of crops)."""
     by_person: dict[int, list[int]] = defaultdict(list)
     for i, pid in enumerate(pids):
         by_person[pid].append(i)
@@ -52,7 +54,7 @@ def keep_masks(crops: list[np.ndarray], pids: list[int], height: int, width: int
             framed = fit_crop(np.repeat((keep * 255).round().astype(np.uint8)[:, :, None], 3, axis=2), height, width, fit)
             # the network input's own letterbox bars (if its aspect differs) stay as they are too
             inside = fit_crop(np.full_like(crops[i], 255), height, width, fit)[:, :, 0] > 127
-            out[i] = np.where(inside, framed[:, :, 0].astype(np.float32) / 255.0, 1.0).astype(np.float32)
+            out[i] = np.where(inside, framed[:, :, 0], 255).astype(np.uint8)
     return out  # type: ignore[return-value]
 
 
@@ -73,7 +75,8 @@ def other_background(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def swap_background(image: torch.Tensor, keep: np.ndarray, background: np.ndarray) -> torch.Tensor:
     """``image`` (3, H, W uint8) with ``background`` (H, W, 3 uint8, same channel order) where
-    ``keep`` is 0, blended by the soft matte."""
+    ``keep`` (H, W uint8, ``keep_masks``) is 0, blended by the soft matte."""
     hwc = image.permute(1, 2, 0).numpy().astype(np.float32)
-    mixed = hwc * keep[:, :, None] + background.astype(np.float32) * (1.0 - keep[:, :, None])
+    alpha = keep.astype(np.float32)[:, :, None] / 255.0
+    mixed = hwc * alpha + background.astype(np.float32) * (1.0 - alpha)
     return torch.from_numpy(np.ascontiguousarray(mixed.round().clip(0, 255).astype(np.uint8).transpose(2, 0, 1)))

@@ -8,9 +8,11 @@ half-written record:
 - ``mot``: ``MotWriter`` per camera, MOTChallenge rows (global ids as track ids) appended as
   whole lines, so a run killed after N ticks has N ticks of rows;
 - both written with ``os.write`` (in the kernel's hands at once: a killed process loses none of
-  it) and fsynced at most every ``SYNC_SECONDS`` and when closed, so a power cut loses at most
-  that much, like the store's ``synchronous=NORMAL`` - not one disk round trip per camera per
-  tick in the camera loop (40 cameras on an SD card would wait for 40 of them every tick);
+  it) and fsynced on the first tick at least ``SYNC_SECONDS`` after the last sync and when
+  closed, so a power cut loses about that much (more if the ticks stop coming), like the store's
+  ``synchronous=NORMAL`` - not one disk round trip per camera per tick in the camera loop (40
+  cameras on an SD card would wait for 40 of them every tick); files opened together sync in
+  staggered turns, not all in one tick;
 - ``videos`` / ``mosaic``: annotated videos written under a temporary name, renamed when closed;
 - ``summary``: ``summary.json`` rewritten atomically every ``summary_seconds`` and at the end;
 - ``store``: ``adfl.db``, the identity store (``adfl_deploy.store``): SQLite in WAL mode, one
@@ -52,19 +54,29 @@ SINKS: Registry[Callable] = Registry("sink", "adfl_deploy.sinks")
 #: an append-only output is fsynced at most this often (and when closed): what a power cut may
 #: lose; a killed process loses nothing that was written
 SYNC_SECONDS = 2.0
+#: files opened together start their sync clocks this many phases apart, so 40 cameras' MOT
+#: files do not all fsync in the same tick
+SYNC_PHASES = 8
+#: the clock the syncs follow (replaceable in tests)
+_clock = time.monotonic
 
 
 class _AppendFile:
     """An ``O_APPEND`` file written by whole ``os.write`` calls (a killed process leaves whole
     lines only), fsynced by ``flush`` when ``SYNC_SECONDS`` have passed since the last sync
-    (``flush(force=True)`` and ``close`` always); ``truncate`` starts it empty."""
+    (``flush(force=True)`` and ``close`` always); ``truncate`` starts it empty. The n-th file
+    opened starts its clock n/``SYNC_PHASES`` of the period early (modulo), staggering syncs."""
+
+    _opened = 0
 
     def __init__(self, path: str | Path, truncate: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
         self._fd = os.open(self.path, flags, 0o644)
-        self._synced = time.monotonic()
+        phase = _AppendFile._opened % SYNC_PHASES
+        _AppendFile._opened += 1
+        self._synced = _clock() - SYNC_SECONDS * phase / SYNC_PHASES
         self.syncs = 0
 
     def _append(self, text: str) -> None:
@@ -74,7 +86,7 @@ class _AppendFile:
             raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes); is the disk full?")
 
     def flush(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = _clock()
         if self._fd >= 0 and (force or now - self._synced >= SYNC_SECONDS):
             os.fsync(self._fd)
             self._synced = now

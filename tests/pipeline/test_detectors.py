@@ -150,6 +150,7 @@ def test_fastestdet_area_and_linear_resizing_find_the_same_person_on_real_footag
     assert inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter) > 0.9, (a, b)
     with pytest.raises(ConfigError, match="interpolation"):
         FastestDet(interpolation="cubic")
+    assert FastestDet().interpolation == cv2.INTER_LINEAR  # the default since 2026-12-02
 
 
 @pytest.mark.parametrize("size", [(352, 200), (641, 352), (0, 352)])

@@ -16,12 +16,12 @@ from adfl_deploy.train.config import CameraShiftConfig, DataConfig  # noqa: E402
 def test_swap_blends_by_the_matte():
     image = torch.full((3, 8, 4), 200, dtype=torch.uint8)
     background = np.full((8, 4, 3), 40, np.uint8)
-    keep = np.zeros((8, 4), np.float32)
-    keep[:, :2] = 1.0  # the person: left half
-    keep[:, 2] = 0.5  # their soft edge
+    keep = np.zeros((8, 4), np.uint8)
+    keep[:, :2] = 255  # the person: left half
+    keep[:, 2] = 128  # their soft edge
     out = swap_background(image, keep, background).numpy()
     assert (out[:, :, :2] == 200).all()
-    assert (out[:, :, 2] == 120).all()  # halfway between 200 and 40
+    assert (out[:, :, 2] == 120).all()  # 128/255 of the way from 40 to 200, rounded
     assert (out[:, :, 3] == 40).all()
 
 
@@ -35,24 +35,25 @@ def test_other_background_keeps_the_size_and_is_seeded():
 
 def test_keep_mask_holds_the_person_and_the_black_bars(monkeypatch):
     """A letterboxed crop (black bars left and right) of a plain-coloured standing figure on a
-    textured wall: the mask keeps the figure and the bars, and frees the wall."""
+    textured wall, twice the network's size (so the mask goes through the same resize as the
+    image): the mask keeps the figure and the bars, and frees the wall."""
     monkeypatch.setenv("ADFL_CACHE", "")  # no matte cache written by the test
     rng = np.random.default_rng(1)
     crops = []
     for k in range(3):
-        crop = np.zeros((128, 64, 3), np.uint8)
-        wall = rng.integers(0, 120, (128, 48, 3), dtype=np.uint8)
+        crop = np.zeros((256, 128, 3), np.uint8)
+        wall = rng.integers(0, 120, (256, 96, 3), dtype=np.uint8)
         wall[:, :, 0] = 110 + 10 * k  # a blue-ish wall
-        crop[:, 8:56] = wall
-        crop[14:128, 22:42] = (30, 60, 220)  # a red-clad person down to the feet
+        crop[:, 16:112] = wall
+        crop[28:256, 44:84] = (30, 60, 220)  # a red-clad person down to the feet
         crops.append(crop)
     masks = keep_masks(crops, [7, 7, 7], 128, 64, "letterbox")
     for keep in masks:
-        assert keep.shape == (128, 64) and keep.dtype == np.float32
-        assert (keep[:, :8] == 1.0).all() and (keep[:, 56:] == 1.0).all()  # the bars stay
-        assert keep[20:120, 24:40].mean() > 0.8  # the person stays
+        assert keep.shape == (128, 64) and keep.dtype == np.uint8
+        assert (keep[:, :8] == 255).all() and (keep[:, 56:] == 255).all()  # the bars stay
+        assert keep[20:120, 24:40].mean() > 0.8 * 255  # the person stays
         wall = np.concatenate([keep[:, 10:18], keep[:, 46:54]], axis=1)
-        assert wall.mean() < 0.3  # most of the wall may be replaced
+        assert wall.mean() < 0.3 * 255  # most of the wall may be replaced
 
 
 def test_background_is_off_by_default():
