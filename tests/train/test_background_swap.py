@@ -59,3 +59,37 @@ def test_keep_mask_holds_the_person_and_the_black_bars(monkeypatch):
 def test_background_is_off_by_default():
     assert DataConfig().camera_shift.background == 0.0
     assert CameraShiftConfig(background=0.5).background == 0.5
+
+
+def test_training_images_swap_only_the_background(tmp_path, monkeypatch):
+    """TrainImages with background swap always on and no other augmentation: the framed
+    training image keeps every pixel the mask keeps (its person, its bars) and the rest comes
+    from elsewhere; the mask list lines up with the images."""
+    import cv2
+
+    from adfl_deploy.evaluation.datasets import Sample
+    from adfl_deploy.train.data import TrainImages
+
+    monkeypatch.setenv("ADFL_CACHE", "")
+    rng = np.random.default_rng(2)
+    samples = []
+    for pid in (1, 2):
+        for k in range(2):
+            crop = rng.integers(0, 120, (128, 64, 3), dtype=np.uint8)
+            crop[14:128, 22:42] = (30, 60, 220) if pid == 1 else (200, 200, 40)
+            path = tmp_path / f"{pid:04d}_c{k + 1}s1_00000{k}.jpg"
+            cv2.imwrite(str(path), crop)
+            samples.append(Sample(str(path), pid, k + 1))
+    cfg = DataConfig(
+        height=128, width=64, crop_fit="letterbox", pad=0, flip_prob=0.0, camera_shift=CameraShiftConfig(background=1.0)
+    )
+    images = TrainImages(tuple(samples), cfg)
+    assert len(images.keep) == len(images.images)
+    images.transform = lambda x: x  # look at the swap alone
+    torch.manual_seed(0)
+    for index in range(len(samples)):
+        swapped, label = images[index]
+        kept = images.keep[index] == 255
+        assert kept.mean() > 0.2 and label == index // 2
+        assert torch.equal(swapped[:, torch.from_numpy(kept)], images.images[index][:, torch.from_numpy(kept)])
+        assert not torch.equal(swapped, images.images[index])  # the wall did change
