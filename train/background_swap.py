@@ -23,17 +23,7 @@ import torch
 
 from adfl_deploy.model.preprocess import fit_crop
 from adfl_deploy.scene.matte import cached_person_mattes
-from adfl_deploy.scene.people import strip_padding
-
-
-def _content_box(crop: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of the picture inside Con-ReID's black letterbox bars."""
-    stripped = strip_padding(crop)
-    if stripped.shape == crop.shape:
-        return 0, crop.shape[0], 0, crop.shape[1]
-    content = crop.max(axis=2) > 8
-    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+from adfl_deploy.scene.people import content_box
 
 
 def keep_masks(crops: list[np.ndarray], pids: list[int], height: int, width: int, fit: str) -> list[np.ndarray]:
@@ -46,7 +36,7 @@ def keep_masks(crops: list[np.ndarray], pids: list[int], height: int, width: int
         by_person[pid].append(i)
     out: list[np.ndarray | None] = [None] * len(crops)
     for indices in by_person.values():
-        boxes = [_content_box(crops[i]) for i in indices]
+        boxes = [content_box(crops[i]) for i in indices]
         alphas = cached_person_mattes([crops[i][t:b, left:right] for i, (t, b, left, right) in zip(indices, boxes)])
         for i, (t, b, left, right), alpha in zip(indices, boxes, alphas):
             keep = np.ones(crops[i].shape[:2], np.float32)

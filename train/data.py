@@ -53,19 +53,29 @@ class TrainImages(Dataset):
         self.pids = sorted({s.pid for s in samples})
         label_of = {pid: i for i, pid in enumerate(self.pids)}
         self.labels = [label_of[s.pid] for s in samples]
-        self.images = [self._load(s.path, cfg) for s in samples]
         self.transform = train_transform(cfg)
         self.background = cfg.camera_shift.background
+        # the decoded crops are kept only while background swap needs them for its mattes
+        crops = [] if self.background > 0 else None
+        self.images = []
+        for sample in samples:
+            crop = read_image(sample.path)
+            self.images.append(self._framed(crop, cfg))
+            if crops is not None:
+                crops.append(crop)
         self.keep = None
-        if self.background > 0:
+        if crops is not None:
             from .background_swap import keep_masks
 
-            crops = [read_image(s.path) for s in samples]
             self.keep = keep_masks(crops, [s.pid for s in samples], cfg.height, cfg.width, cfg.crop_fit)
 
     @staticmethod
     def _load(path: str, cfg: DataConfig) -> torch.Tensor:
-        img = fit_crop(read_image(path), cfg.height, cfg.width, cfg.crop_fit)
+        return TrainImages._framed(read_image(path), cfg)
+
+    @staticmethod
+    def _framed(crop: np.ndarray, cfg: DataConfig) -> torch.Tensor:
+        img = fit_crop(crop, cfg.height, cfg.width, cfg.crop_fit)
         return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))  # RGB uint8 CHW
 
     def __len__(self) -> int:

@@ -77,7 +77,6 @@ class _AppendFile:
         phase = _AppendFile._opened % SYNC_PHASES
         _AppendFile._opened += 1
         self._synced = _clock() - SYNC_SECONDS * phase / SYNC_PHASES
-        self.syncs = 0
 
     def _append(self, text: str) -> None:
         data = text.encode()
@@ -90,7 +89,6 @@ class _AppendFile:
         if self._fd >= 0 and (force or now - self._synced >= SYNC_SECONDS):
             os.fsync(self._fd)
             self._synced = now
-            self.syncs += 1
 
     def close(self) -> None:
         if self._fd < 0:

@@ -27,13 +27,20 @@ WORKWEAR = {
 }
 
 
-def strip_padding(crop: np.ndarray, threshold: int = 8) -> np.ndarray:
-    """Con-ReID crops are letterboxed with black columns/rows; keep the picture only."""
+def content_box(crop: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the picture inside a crop's black letterbox bars; the whole
+    crop when nothing is brighter than ``threshold``."""
     content = crop.max(axis=2) > threshold
     rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
     if len(rows) == 0 or len(cols) == 0:
-        return crop
-    return crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        return 0, crop.shape[0], 0, crop.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def strip_padding(crop: np.ndarray, threshold: int = 8) -> np.ndarray:
+    """Con-ReID crops are letterboxed with black columns/rows; keep the picture only."""
+    top, bottom, left, right = content_box(crop, threshold)
+    return crop[top:bottom, left:right]
 
 
 def load_people(folder: Path | None = None) -> dict[str, dict[int, list[np.ndarray]]]:
