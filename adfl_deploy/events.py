@@ -96,14 +96,24 @@ class FrameTracked:
     _annotated: np.ndarray | None = field(default=None, repr=False)
     kind = "frame_tracked"
 
+    @property
+    def title(self) -> str:
+        return f"{self.camera} #{self.frame}  {self.fps:.1f} FPS"
+
     def annotated(self) -> np.ndarray:
         """The frame with boxes and labels, drawn once however many sinks want it."""
         if self._annotated is None:
             from adfl_deploy.pipeline.sinks import annotate
 
-            title = f"{self.camera} #{self.frame}  {self.fps:.1f} FPS"
-            self._annotated = annotate(self.image, self.boxes, self.track_ids, self.global_ids, title)
+            self._annotated = annotate(self.image, self.boxes, self.track_ids, self.global_ids, self.title)
         return self._annotated
+
+    def annotated_tile(self, tile: tuple[int, int]) -> np.ndarray:
+        """The frame shrunk to ``tile`` (h, w), then annotated: a live view of many cameras
+        costs a fraction of drawing every full frame and shrinking it after."""
+        from adfl_deploy.pipeline.sinks import annotate_tile
+
+        return annotate_tile(self.image, self.boxes, self.track_ids, self.global_ids, self.title, tile)
 
 
 @dataclass

@@ -283,25 +283,67 @@ def colour(global_id: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
-def annotate(image: np.ndarray, xyxy: np.ndarray, track_ids: np.ndarray, global_ids: list[int | None], title: str) -> np.ndarray:
-    out = image.copy()
+def annotate(
+    image: np.ndarray,
+    xyxy: np.ndarray,
+    track_ids: np.ndarray,
+    global_ids: list[int | None],
+    title: str,
+    font_scale: float = 0.5,
+    copy: bool = True,
+) -> np.ndarray:
+    """Boxes, ``G<global id> T<track id>`` labels and a title drawn on (a copy of) ``image``."""
+    out = image.copy() if copy else image
     for (x1, y1, x2, y2), tid, gid in zip(xyxy.astype(int), track_ids, global_ids):
         c = colour(gid) if gid is not None else (200, 200, 200)
-        cv2.rectangle(out, (x1, y1), (x2, y2), c, 2)
+        cv2.rectangle(out, (x1, y1), (x2, y2), c, 2 if font_scale >= 0.5 else 1)
         label = f"G{gid} T{tid}" if gid is not None else f"T{tid}"
-        cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, c, 1, cv2.LINE_AA)
-    cv2.putText(out, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, c, 1, cv2.LINE_AA)
+    cv2.putText(out, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 1.2 * font_scale, (255, 255, 255), 2, cv2.LINE_AA)
     return out
+
+
+def annotate_tile(
+    image: np.ndarray,
+    xyxy: np.ndarray,
+    track_ids: np.ndarray,
+    global_ids: list[int | None],
+    title: str,
+    tile: tuple[int, int],
+) -> np.ndarray:
+    """``image`` shrunk to ``tile`` (h, w) and annotated there, boxes scaled to match."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (tile[1], tile[0]), interpolation=cv2.INTER_LINEAR)
+    scale = np.array([tile[1] / w, tile[0] / h] * 2, np.float32)
+    font = float(np.clip(0.5 * tile[1] / w, 0.3, 0.5))
+    return annotate(small, np.asarray(xyxy, np.float32) * scale, track_ids, global_ids, title, font, copy=False)
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """(rows, columns) of the most nearly square grid that holds ``count`` tiles."""
+    cols = int(np.ceil(np.sqrt(max(count, 1))))
+    return int(np.ceil(max(count, 1) / cols)), cols
+
+
+def fitted_tile(count: int, tile: tuple[int, int], max_width: int) -> tuple[int, int]:
+    """``tile`` (h, w), shrunk with its aspect kept so that ``count`` tiles side by side in
+    ``grid_shape`` columns are at most ``max_width`` pixels wide."""
+    cols = grid_shape(count)[1]
+    if cols * tile[1] <= max_width:
+        return tile
+    w = max(16, max_width // cols)
+    return max(9, round(tile[0] * w / tile[1])), w
 
 
 def mosaic(images: list[np.ndarray], tile: tuple[int, int] = (432, 768)) -> np.ndarray:
     """All cameras side by side in a grid of equal tiles (h, w); empty slots stay black."""
-    cols = int(np.ceil(np.sqrt(len(images))))
-    rows = int(np.ceil(len(images) / cols))
+    rows, cols = grid_shape(len(images))
     grid = np.zeros((rows * tile[0], cols * tile[1], 3), np.uint8)
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        grid[r * tile[0] : (r + 1) * tile[0], c * tile[1] : (c + 1) * tile[1]] = cv2.resize(img, (tile[1], tile[0]))
+        if img.shape[:2] != tuple(tile):
+            img = cv2.resize(img, (tile[1], tile[0]))
+        grid[r * tile[0] : (r + 1) * tile[0], c * tile[1] : (c + 1) * tile[1]] = img
     return grid
 
 

@@ -37,6 +37,7 @@ from adfl_deploy.events import (
     TrackEnded,
     TrackStarted,
 )
+from adfl_deploy.pipeline.sinks import fitted_tile, mosaic
 from adfl_deploy.store.model import ModelFingerprint
 from adfl_deploy.store.schema import SCHEMA_VERSION, open_writer
 from adfl_deploy.timing import latency_window
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_HEIGHT = 128
 LIVE_TILE = (216, 384)  # the live mosaic's tile (h, w): a quarter of the video mosaic's area
+#: the live mosaic's widest: with many cameras its tiles shrink (40 cameras: 274 x 154 each)
+LIVE_MAX_WIDTH = 1920
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
@@ -96,6 +99,7 @@ class StoreWriter:
         self.queue: queue.Queue = queue.Queue(maxsize=queue_ticks)
         self.thumbnails_per_tracklet = thumbnails_per_tracklet
         self.live_interval = 1.0 / live_fps if live_fps > 0 else float("inf")
+        self.live_tile = fitted_tile(len(self.cameras), LIVE_TILE, LIVE_MAX_WIDTH)
         self.max_held = max_held
         self.close_timeout = close_timeout
         # gathered on the pipeline's thread for the current tick
@@ -166,8 +170,9 @@ class StoreWriter:
         self._seen, self._crops = [], []
 
     def _live_frames(self) -> dict[str, np.ndarray]:
-        """Each camera's latest annotated frame (drawn on a copy of the image, never changed later)."""
-        return {camera: event.annotated() for camera, event in self._live.items()}
+        """Each camera's latest frame as a live-mosaic tile: shrunk first, then annotated (on the
+        pipeline's thread, so the writer never holds whole frames; about 0.2 ms a camera)."""
+        return {camera: event.annotated_tile(self.live_tile) for camera, event in self._live.items()}
 
     def stats(self) -> dict:
         ms = list(self.write_ms)
@@ -326,9 +331,7 @@ class StoreWriter:
         c.executemany("UPDATE tracklets SET descriptor = ? WHERE id = ?", [(vector_blob(d), r) for r, d in descriptors.items()])
         if live:
             order = [cam for cam in self.cameras if cam in live]
-            from adfl_deploy.pipeline.sinks import mosaic
-
-            image = mosaic([live[cam] for cam in order], tile=LIVE_TILE)
+            image = mosaic([live[cam] for cam in order], tile=self.live_tile)
             tick = stats.tick if stats is not None else self._last_tick + 1
             c.execute("INSERT OR REPLACE INTO live (id, tick, jpeg) VALUES (1, ?, ?)", (tick, encode_jpeg(image, 75)))
         if stats is not None:
