@@ -57,8 +57,10 @@ class AssociationConfig:
     #: at ``false_match_rate`` (``adfl_deploy.association.calibration``)
     match_threshold: float | None = None
     #: the calibrated threshold's operating point: the share of different-person pairs of
-    #: crops (held-out people, different cameras) that fall under it
-    false_match_rate: float = 0.01
+    #: crops (held-out people, different cameras) that fall under it; null = the embedding's
+    #: own (``false_match_rate`` of the embedder: 1% for the shipped models, 2% for the colour
+    #: histogram; ``adfl_deploy.association.calibration``)
+    false_match_rate: float | None = None
     #: stricter distance for merging two identities; null = MERGE_FRACTION x match_threshold
     merge_threshold: float | None = None
     gallery_size: int = 10
@@ -114,7 +116,7 @@ class AssociationConfig:
             )
         if self.min_evidence < 1 or not 0 <= self.max_delay_seconds <= 60:
             raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
-        if not 0.0 < self.false_match_rate < 1.0:
+        if self.false_match_rate is not None and not 0.0 < self.false_match_rate < 1.0:
             raise ConfigError(f"association.false_match_rate: {self.false_match_rate}; use a share in (0, 1), e.g. 0.01")
         if not 1 <= self.camera_centring_window <= 10**7:
             raise ConfigError(

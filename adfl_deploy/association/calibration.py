@@ -16,6 +16,11 @@ swap (until 2026-12-02); the model shipped since links best at 1% (chosen on tun
 checked on fresh ones: README, "Cross-camera identity settings"). Matches are also made on tracklet descriptors (means of
 several crops), which sit closer together than single crops. Merges stay stricter
 (``MERGE_FRACTION``): a false merge joins two people for good.
+
+The rate is a property of the embedding, not one number for all: an embedder may name its own
+(``false_match_rate`` attribute, used when ``AssociationConfig.false_match_rate`` is null). The
+colour histogram's distances overlap far more between people, so at 1% it hardly links across
+cameras at all; it names 2% (chosen on the tuning scenes, README).
 """
 
 from __future__ import annotations
@@ -72,14 +77,23 @@ def match_threshold(
     return threshold_at_false_match_rate(distances, same, false_match_rate)
 
 
+def false_match_rate_for(embedder, configured: float | None = None) -> float:
+    """The operating point for ``embedder``: the configured rate, else the embedder's own
+    (``false_match_rate`` attribute), else ``FALSE_MATCH_RATE``."""
+    if configured is not None:
+        return float(configured)
+    return float(getattr(embedder, "false_match_rate", None) or FALSE_MATCH_RATE)
+
+
 def calibrated_associator(embedder, config=None):
     """An ``Associator`` whose match threshold is calibrated for ``embedder`` (anything with
-    ``embed``) unless ``config`` sets one."""
+    ``embed``) unless ``config`` sets one; the config it keeps names the rate it used."""
     import dataclasses
 
     from adfl_deploy.association.associator import AssociationConfig, Associator
 
     config = config or AssociationConfig()
+    config = dataclasses.replace(config, false_match_rate=false_match_rate_for(embedder, config.false_match_rate))
     if config.match_threshold is None:
         config = dataclasses.replace(
             config, match_threshold=match_threshold(embedder.embed, config.false_match_rate, config.camera_centring)

@@ -32,6 +32,10 @@ class ColourHistogramEmbedder:
     name = "colour-histogram"
     backend = "opencv"
     precision = "-"
+    #: its calibrated threshold's operating point (``association.calibration``): its distances
+    #: between people overlap more than a learned model's, and at the learned models' 1% it
+    #: hardly links across cameras (2% on sixteen tuning scenes: +0.17 MTMC IDF1, 16 of 16)
+    false_match_rate = 0.02
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         return colour_histogram(list(crops))

@@ -50,8 +50,9 @@ def test_each_embedding_gets_its_own_scale():
 
 def test_the_associator_is_calibrated_at_the_configured_false_match_rate():
     """The histogram's calibrated threshold at a rate r is the impostor-distance quantile r,
-    recomputed here from the calibration crops (camera centring off: raw embeddings); the
-    default rate is 1%, and a stricter rate gives a stricter threshold. Merges are held to half
+    recomputed here from the calibration crops (camera centring off: raw embeddings); unset, the
+    rate is the embedder's own (the histogram names 2%) or 1%, and a stricter rate gives a
+    stricter threshold. Merges are held to half
     the match threshold."""
     from adfl_deploy.association import AssociationConfig, calibrated_associator
 
@@ -63,11 +64,19 @@ def test_the_associator_is_calibrated_at_the_configured_false_match_rate():
         assoc = calibrated_associator(embedder, AssociationConfig(false_match_rate=rate, camera_centring=False))
         assert assoc.match_threshold == pytest.approx(impostors[int(rate * len(impostors))])
         assert assoc.merge_threshold == pytest.approx(0.5 * assoc.match_threshold)
-    raw = AssociationConfig(camera_centring=False)
-    assert calibrated_associator(embedder, raw).match_threshold == pytest.approx(impostors[int(0.01 * len(impostors))])
+    raw = AssociationConfig(camera_centring=False)  # no rate set: the embedder's own, else 1%
+
+    class Unnamed:  # an embedder that names no operating point of its own
+        embed = staticmethod(embedder.embed)
+
+    own = calibrated_associator(embedder, raw)
+    assert own.config.false_match_rate == 0.02 and own.match_threshold == pytest.approx(impostors[int(0.02 * len(impostors))])
+    default = calibrated_associator(Unnamed(), raw)
+    assert default.config.false_match_rate == 0.01
+    assert default.match_threshold == pytest.approx(impostors[int(0.01 * len(impostors))])
     assert (
         calibrated_associator(embedder, AssociationConfig(false_match_rate=0.001, camera_centring=False)).match_threshold
-        < calibrated_associator(embedder, raw).match_threshold
+        < default.match_threshold
     )
 
 
@@ -85,8 +94,8 @@ def test_with_camera_centring_the_threshold_is_calibrated_on_centred_crops():
     i, j = np.triu_indices(len(emb), 1)
     cross = cameras[i] != cameras[j]
     impostors = np.sort((1.0 - np.sum(emb[i] * emb[j], axis=1))[cross & (people[i] != people[j])])
-    expected = impostors[int(0.01 * len(impostors))]  # the default rate, 1%
-    assert match_threshold(embedder.embed, 0.01, centred=True) == pytest.approx(expected)
+    expected = impostors[int(0.02 * len(impostors))]  # the histogram's own rate, 2%
+    assert match_threshold(embedder.embed, 0.02, centred=True) == pytest.approx(expected)
     assoc = calibrated_associator(embedder)  # centring is the default
     assert assoc.match_threshold == pytest.approx(expected) and assoc.centring is not None
     assert calibrated_associator(embedder, AssociationConfig(camera_centring=False)).match_threshold != pytest.approx(expected)
