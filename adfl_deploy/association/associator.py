@@ -64,6 +64,11 @@ class AssociationConfig:
     #: stricter distance for merging two identities; null = MERGE_FRACTION x match_threshold
     merge_threshold: float | None = None
     gallery_size: int = 10
+    #: what an identity's gallery holds: "tracklet" one entry per track, its latest descriptor
+    #: (the last ``gallery_size`` tracks: the person as each camera saw them); "update" every
+    #: descriptor its tracks sent (until 2026-12-02: a long track fills the gallery with
+    #: snapshots of its own running mean and pushes the other cameras' views out)
+    gallery_entries: Literal["update", "tracklet"] = "tracklet"
     #: "cam1->cam2" -> (min_seconds, max_seconds) to walk from cam1 to cam2; absent pairs are free
     transitions: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: an identity unseen for this long retires (a later sighting starts a new id); 0 = never
@@ -126,6 +131,8 @@ class AssociationConfig:
             raise ConfigError(
                 f"association.camera_centring_prior: {self.camera_centring_prior}; use pseudo-samples >= 0, e.g. 20"
             )
+        if self.gallery_entries not in ("update", "tracklet"):
+            raise ConfigError(f"association.gallery_entries: {self.gallery_entries!r}; use 'update' or 'tracklet'")
         if self.evidence not in ("whole", "any"):
             raise ConfigError(f"association.evidence: {self.evidence!r}; use 'whole' or 'any'")
         if not (self.forget_after_seconds >= 0 and math.isfinite(self.forget_after_seconds)):
@@ -163,7 +170,11 @@ class Identity:
 class GalleryBank:
     """Every identity's last ``size`` embeddings in one (rows, size, dim) array, so the
     similarity of a tick's embeddings to all identities is one matrix product over the whole
-    array (no per-identity loop, no copy). Rows of retired or merged identities are reused."""
+    array (no per-identity loop, no copy). Rows of retired or merged identities are reused.
+    An embedding may carry a key (its track): a newer embedding with the same key replaces it."""
+
+    #: row -> the key of each embedding it holds (None: unkeyed); absent in banks pickled before keys
+    keys: dict | None = None
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -184,24 +195,39 @@ class GalleryBank:
         self.owner = np.concatenate([self.owner, np.zeros(new - capacity, np.int64)])
         self._free.extend(range(new - 1, capacity - 1, -1))
 
-    def add(self, gid: int, embeddings: np.ndarray) -> None:
+    def add(self, gid: int, embeddings: np.ndarray, keys: list | None = None) -> None:
+        """Append ``embeddings`` to ``gid``'s gallery (the oldest beyond ``size`` drop out);
+        ``keys``: one per embedding, an earlier embedding under the same key is replaced."""
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
         if gid not in self.row:
             if not self._free:
                 self._grow(embeddings.shape[1])
             self.row[gid] = self._free.pop()
             self.owner[self.row[gid]] = gid
+        if self.keys is None:
+            self.keys = {}
         r = self.row[gid]
-        held = np.concatenate([self.emb[r, : self.count[r]], embeddings])[-self.size :]
+        new_keys = list(keys) if keys is not None else [None] * len(embeddings)
+        old_keys = self.keys.get(r) or [None] * int(self.count[r])
+        replaced = {k for k in new_keys if k is not None}
+        keep = [i for i, k in enumerate(old_keys) if k is None or k not in replaced]
+        held = np.concatenate([self.emb[r, : self.count[r]][keep], embeddings])[-self.size :]
         self.emb[r, : len(held)] = held
         self.count[r] = len(held)
+        self.keys[r] = ([old_keys[i] for i in keep] + new_keys)[-self.size :]
 
     def gallery(self, gid: int) -> np.ndarray:
         r = self.row[gid]
         return self.emb[r, : self.count[r]]
 
+    def gallery_keys(self, gid: int) -> list:
+        r = self.row[gid]
+        return list((self.keys or {}).get(r) or [None] * int(self.count[r]))
+
     def remove(self, gid: int) -> None:
         r = self.row.pop(gid)
+        if self.keys is not None:
+            self.keys.pop(r, None)
         self.count[r] = 0
         self.owner[r] = 0
         self._free.append(r)
@@ -320,7 +346,8 @@ class Associator:
         return True
 
     def _add(self, identity: Identity, t: Tracklet) -> None:
-        self.bank.add(identity.global_id, t.embedding)
+        per_track = getattr(self.config, "gallery_entries", "update") == "tracklet"
+        self.bank.add(identity.global_id, t.embedding, [(t.camera, t.track_id)] if per_track else None)
         identity.seen[t.camera] = (t.track_id, t.time)
 
     def end_track(self, camera: str, track_id: int, time: float) -> None:
@@ -466,7 +493,7 @@ class Associator:
 
     def _absorb(self, kept: int, merged: int) -> None:
         a, b = self.identities[kept], self.identities.pop(merged)
-        self.bank.add(kept, self.bank.gallery(merged))
+        self.bank.add(kept, self.bank.gallery(merged), self.bank.gallery_keys(merged))
         self.bank.remove(merged)
         for cam, seen in b.seen.items():
             if cam not in a.seen or seen[1] > a.seen[cam][1]:

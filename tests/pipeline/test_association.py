@@ -121,6 +121,39 @@ def test_gallery_bank_distances_match_a_loop_over_identities():
             assert dist[i, j] == pytest.approx(1 - max(float(g @ q) for g in kept[gid]), abs=1e-5)
 
 
+def test_a_keyed_embedding_replaces_the_same_keys_earlier_one():
+    from adfl_deploy.association.associator import GalleryBank
+
+    bank = GalleryBank(size=3)
+    bank.add(1, unit(1, 0, 0), [("cam1", 1)])
+    bank.add(1, unit(0, 1, 0), [("cam2", 4)])
+    bank.add(1, unit(0, 0, 1), [("cam1", 1)])  # track cam1/1's newer descriptor
+    np.testing.assert_allclose(bank.gallery(1), [unit(0, 1, 0), unit(0, 0, 1)])
+    assert bank.gallery_keys(1) == [("cam2", 4), ("cam1", 1)]
+    bank.add(1, np.stack([unit(1, 1, 0), unit(1, 0, 1)]))  # unkeyed ones append, the oldest drops out
+    assert bank.gallery_keys(1) == [("cam1", 1), None, None]
+
+
+@pytest.mark.parametrize(("entries", "same_id"), [("update", False), ("tracklet", True)])
+def test_a_long_track_in_one_camera_does_not_push_the_other_cameras_view_out(entries, same_id):
+    """Seen first in cam1 as u, then for 20 descriptor updates in cam2 as v (a different light):
+    with one gallery entry per track the identity still remembers u when cam3 sees u again;
+    with every update kept, cam2's snapshots fill the gallery of 3 and cam3 starts a new id."""
+    cfg = AssociationConfig(match_threshold=0.2, gallery_size=3, gallery_entries=entries, camera_centring=False)
+    cfg = dataclasses.replace(cfg, transition_relax=1.0, learn_transitions=False)
+    assoc = Associator(cfg)
+    u, v = unit(1, 0, 0), unit(0.6, 0.8, 0)  # 1 - u.v = 0.4: too far for a match on its own
+    first = ids(assoc, [Tracklet("cam1", 1, u, 0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 1.0)
+    ids(assoc, [Tracklet("cam2", 7, unit(0.9, 0.44, 0), 30.0)])  # close to u at first: links to the first id
+    assert assoc.assignment[("cam2", 7)] == first
+    for k in range(20):
+        assoc.associate([Tracklet("cam2", 7, v, 30.5 + k)])
+    assoc.end_track("cam2", 7, 51.0)
+    third = ids(assoc, [Tracklet("cam3", 2, u, 120.0)])[("cam3", 2)]
+    assert (third == first) is same_id
+
+
 def test_identities_unseen_for_longer_than_forget_after_retire():
     assoc = Associator(AssociationConfig(match_threshold=0.3, forget_after_seconds=60.0))
     g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
@@ -193,7 +226,8 @@ class AllPairsReference:
         return not any(ta is not None and tb is not None for ta, _ in self.seen[a].values() for tb, _ in self.seen[b].values())
 
     def add(self, gid, t):
-        self.gallery[gid] = (self.gallery[gid] + [t.embedding])[-self.cfg.gallery_size :]
+        key = (t.camera, t.track_id) if self.cfg.gallery_entries == "tracklet" else object()  # unkeyed: never equal
+        self.gallery[gid] = ([(k, e) for k, e in self.gallery[gid] if k != key] + [(key, t.embedding)])[-self.cfg.gallery_size :]
         self.seen[gid][t.camera] = (t.track_id, t.time)
 
     def associate(self, tracklets):
@@ -212,7 +246,7 @@ class AllPairsReference:
             plausible = np.zeros(cost.shape, bool)
             for i, t in enumerate(new):
                 for j, g in enumerate(ids):
-                    d = 1 - max(float(e @ t.embedding) for e in self.gallery[g])
+                    d = 1 - max(float(e @ t.embedding) for _, e in self.gallery[g])
                     if d >= loose or not self.feasible(g, t):
                         continue
                     plausible[i, j] = True
@@ -237,7 +271,7 @@ class AllPairsReference:
         for a, b in itertools.combinations(sorted(self.gallery), 2):
             if a not in self.gallery or b not in self.gallery or not self.compatible(a, b):
                 continue
-            d = 1 - max(float(x @ y) for x in self.gallery[a] for y in self.gallery[b])
+            d = 1 - max(float(x @ y) for _, x in self.gallery[a] for _, y in self.gallery[b])
             if d < self.merge_thr:
                 self.gallery[a] = (self.gallery[a] + self.gallery.pop(b))[-self.cfg.gallery_size :]
                 for cam, s in self.seen.pop(b).items():
@@ -253,13 +287,15 @@ class AllPairsReference:
             self.seen[gid][camera] = (None, time)
 
 
+@pytest.mark.parametrize("entries", ["update", "tracklet"])
 @pytest.mark.parametrize("seed", range(6))
-def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed):
+def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed, entries):
     rng = np.random.default_rng(seed)
     cfg = AssociationConfig(
         match_threshold=0.3,
         merge_threshold=0.2,
         gallery_size=4,
+        gallery_entries=entries,
         forget_after_seconds=0.0,
         learn_transitions=False,
         transition_relax=1.3,
