@@ -24,7 +24,8 @@ and the merge is a decision of its own, so earlier records are never rewritten s
 Cost stays bounded on cameras that run for days: galleries live in one array (``GalleryBank``)
 so a tick costs one matrix product of its embeddings with every gallery, not a Python loop per
 identity; that product serves matching and the merge check (a pair of identities can only come
-closer through new embeddings); identities unseen for ``forget_after_seconds`` retire.
+closer through new embeddings: a track's newer descriptor replacing its older one takes one out,
+which can only move them apart); identities unseen for ``forget_after_seconds`` retire.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ UNCALIBRATED_MATCH = 0.35
 #: a merge compares two identities' closest embeddings, the most optimistic of their distances,
 #: so it needs a stricter threshold than a match (chosen on the tuning scenes, seeds 5-8)
 MERGE_FRACTION = 0.5
+
+
+#: field -> the behaviour a config pickled before the field existed had
+PICKLED_BEFORE = {"gallery_entries": "update"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,11 @@ class AssociationConfig:
     #: embeddings per camera after which its mean forgets the oldest (an exponential average
     #: over about this many), so it follows the light of a camera that runs for days
     camera_centring_window: int = 2000
+
+    def __setstate__(self, state: dict) -> None:
+        """A config pickled before a field existed (an ``adfl associate`` snapshot) keeps that
+        field's behaviour of then, not today's default (``PICKLED_BEFORE``)."""
+        self.__dict__.update({**PICKLED_BEFORE, **state})
 
     def __post_init__(self) -> None:
         for name in ("match_threshold", "merge_threshold"):
@@ -208,6 +218,8 @@ class GalleryBank:
             self.keys = {}
         r = self.row[gid]
         new_keys = list(keys) if keys is not None else [None] * len(embeddings)
+        if len(new_keys) != len(embeddings):
+            raise ValueError(f"GalleryBank.add: {len(new_keys)} keys for {len(embeddings)} embeddings")
         old_keys = self.keys.get(r) or [None] * int(self.count[r])
         replaced = {k for k in new_keys if k is not None}
         keep = [i for i, k in enumerate(old_keys) if k is None or k not in replaced]
@@ -346,7 +358,7 @@ class Associator:
         return True
 
     def _add(self, identity: Identity, t: Tracklet) -> None:
-        per_track = getattr(self.config, "gallery_entries", "update") == "tracklet"
+        per_track = self.config.gallery_entries == "tracklet"
         self.bank.add(identity.global_id, t.embedding, [(t.camera, t.track_id)] if per_track else None)
         identity.seen[t.camera] = (t.track_id, t.time)
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from adfl_deploy.assets import ASSETS
 from adfl_deploy.association.camera_centring import centre_per_camera
+from adfl_deploy.errors import ConfigError
 
 CALIBRATION_CROPS = ASSETS / "calibration_crops"
 #: share of different-person cross-camera pairs allowed under the threshold
@@ -82,20 +83,27 @@ def false_match_rate_for(embedder, configured: float | None = None) -> float:
     (``false_match_rate`` attribute), else ``FALSE_MATCH_RATE``."""
     if configured is not None:
         return float(configured)
-    return float(getattr(embedder, "false_match_rate", None) or FALSE_MATCH_RATE)
+    own = getattr(embedder, "false_match_rate", None)
+    if own is None:
+        return FALSE_MATCH_RATE
+    if not 0.0 < float(own) < 1.0:
+        name = getattr(embedder, "name", type(embedder).__name__)
+        raise ConfigError(f"embedder {name}: its false_match_rate {own} is not in (0, 1); set association.false_match_rate")
+    return float(own)
 
 
 def calibrated_associator(embedder, config=None):
     """An ``Associator`` whose match threshold is calibrated for ``embedder`` (anything with
-    ``embed``) unless ``config`` sets one; the config it keeps names the rate it used."""
+    ``embed``) unless ``config`` sets one; the config it keeps names the rate it calibrated at
+    (left as given when the threshold is set by hand)."""
     import dataclasses
 
     from adfl_deploy.association.associator import AssociationConfig, Associator
 
     config = config or AssociationConfig()
-    config = dataclasses.replace(config, false_match_rate=false_match_rate_for(embedder, config.false_match_rate))
-    if config.match_threshold is None:
+    if config.match_threshold is None:  # a threshold set by hand has no rate behind it
+        rate = false_match_rate_for(embedder, config.false_match_rate)
         config = dataclasses.replace(
-            config, match_threshold=match_threshold(embedder.embed, config.false_match_rate, config.camera_centring)
+            config, false_match_rate=rate, match_threshold=match_threshold(embedder.embed, rate, config.camera_centring)
         )
     return Associator(config)

@@ -360,6 +360,16 @@ class CentralAssociator:
                 assoc.match_threshold,
             )
             self.counts["threshold_mismatch"] += 1
+        rule = m.info.get("gallery_entries")
+        if rule is not None and rule != assoc.config.gallery_entries:
+            log.warning(
+                "associate: node %s keeps gallery_entries=%s, this associator %s (set it with --set gallery_entries=%s)",
+                m.node,
+                rule,
+                assoc.config.gallery_entries,
+                rule,
+            )
+            self.counts["settings_mismatch"] += 1
         others = {c: n.name for n in self.nodes.values() if n.name != m.node and not n.ended for c in n.cameras}
         clash = sorted(set(m.info.get("cameras", [])) & set(others))
         if clash:

@@ -255,6 +255,7 @@ class RemoteAssociator:
             "camera_centring": self.config.camera_centring,
             "camera_centring_prior": self.config.camera_centring_prior,
             "camera_centring_window": self.config.camera_centring_window,
+            "gallery_entries": self.config.gallery_entries,
         }
 
     def _next(self) -> int:

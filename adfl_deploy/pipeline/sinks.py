@@ -316,7 +316,8 @@ def annotate_tile(
     small = cv2.resize(image, (tile[1], tile[0]), interpolation=cv2.INTER_LINEAR)
     scale = np.array([tile[1] / w, tile[0] / h] * 2, np.float32)
     font = float(np.clip(0.5 * tile[1] / w, 0.3, 0.5))
-    return annotate(small, np.asarray(xyxy, np.float32) * scale, track_ids, global_ids, title, font, copy=False)
+    boxes = np.asarray(xyxy, np.float32).reshape(-1, 4) * scale
+    return annotate(small, boxes, track_ids, global_ids, title, font, copy=False)
 
 
 def grid_shape(count: int) -> tuple[int, int]:

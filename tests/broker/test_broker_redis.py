@@ -672,3 +672,17 @@ def test_a_threshold_from_before_centring_is_used_on_raw_embeddings(broker):
     again.restore()
     assoc = again._ensure_associator(None)
     assert assoc.centring is None and assoc.match_threshold == 0.3
+
+
+def test_a_node_with_another_gallery_rule_is_warned_about(broker, caplog):
+    """The gallery rule is the associator's: a node that keeps another one (an older version, or
+    set by hand) is named in one warning and counted, not silently overruled."""
+    from adfl_deploy.broker.central import CentralAssociator
+
+    central = CentralAssociator(broker.url, AssociationConfig(match_threshold=0.5), node_timeout=60)
+    central.restore()
+    for node, rule in (("n1", "tracklet"), ("n2", "update")):
+        info = json.loads(msgs.hello(node, f"run-{node}", 1, [f"cam-{node}"], {"gallery_entries": rule})["info"])
+        central._check_hello(msgs.Message("hello", node, f"run-{node}", 1, 0.0, info=info))
+    assert central.counts["settings_mismatch"] == 1
+    assert "node n2 keeps gallery_entries=update, this associator tracklet" in caplog.text

@@ -134,6 +134,25 @@ def test_a_keyed_embedding_replaces_the_same_keys_earlier_one():
     assert bank.gallery_keys(1) == [("cam1", 1), None, None]
 
 
+def test_keys_and_embeddings_must_pair_up():
+    from adfl_deploy.association.associator import GalleryBank
+
+    with pytest.raises(ValueError, match="1 keys for 2 embeddings"):
+        GalleryBank(size=3).add(1, np.stack([unit(1, 0), unit(0, 1)]), [("cam1", 1)])
+
+
+def test_a_config_pickled_before_gallery_entries_keeps_every_update():
+    """An ``adfl associate`` snapshot from before the field: its associator goes on with the
+    rule it was built with, not today's default; configs pickled now keep their own value."""
+    import pickle
+
+    old = AssociationConfig(match_threshold=0.3)
+    object.__delattr__(old, "gallery_entries")  # what a snapshot of an older version holds
+    assert pickle.loads(pickle.dumps(old)).gallery_entries == "update"
+    for rule in ("update", "tracklet"):
+        assert pickle.loads(pickle.dumps(AssociationConfig(gallery_entries=rule))).gallery_entries == rule
+
+
 @pytest.mark.parametrize(("entries", "same_id"), [("update", False), ("tracklet", True)])
 def test_a_long_track_in_one_camera_does_not_push_the_other_cameras_view_out(entries, same_id):
     """Seen first in cam1 as u, then for 20 descriptor updates in cam2 as v (a different light):

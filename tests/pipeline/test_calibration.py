@@ -99,3 +99,17 @@ def test_with_camera_centring_the_threshold_is_calibrated_on_centred_crops():
     assoc = calibrated_associator(embedder)  # centring is the default
     assert assoc.match_threshold == pytest.approx(expected) and assoc.centring is not None
     assert calibrated_associator(embedder, AssociationConfig(camera_centring=False)).match_threshold != pytest.approx(expected)
+
+
+def test_a_threshold_set_by_hand_has_no_rate_and_an_embedders_bad_rate_is_one_line():
+    from adfl_deploy.association import AssociationConfig, calibrated_associator
+    from adfl_deploy.errors import ConfigError
+
+    by_hand = calibrated_associator(ColourHistogramEmbedder(), AssociationConfig(match_threshold=0.3))
+    assert by_hand.match_threshold == 0.3 and by_hand.config.false_match_rate is None  # summary.json: null
+
+    class Odd(ColourHistogramEmbedder):
+        false_match_rate = 1.5
+
+    with pytest.raises(ConfigError, match="embedder colour-histogram: its false_match_rate 1.5"):
+        calibrated_associator(Odd(), AssociationConfig())
