@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--source", action="append", default=[], metavar="NAME=PATH_OR_URL", help="one per camera")
     p.add_argument("--config", help="YAML/JSON PipelineConfig")
-    p.add_argument("--model", help="exported artefact folder (default: the shipped edge model)")
+    p.add_argument(
+        "--model",
+        help="exported artefact folder, or edge / baseline (the shipped models) or colour-histogram (default: edge)",
+    )
     p.add_argument("--backend", help="auto, onnxruntime-cpu, onnxruntime-cuda, torch")
     p.add_argument(
         "--detector",

@@ -23,7 +23,8 @@ DEFAULT_SINKS = ("events", "mot", "videos", "mosaic", "summary", "store")
 class PipelineConfig:
     #: "name=uri" per camera: video file, image folder, rtsp/http URL or webcam index
     sources: list[str] = field(default_factory=list)
-    #: exported artefact folder; empty = the shipped edge model; "colour-histogram" = no network
+    #: exported artefact folder; empty or "edge" = the shipped edge model, "baseline" = the shipped
+    #: attention-free baseline; "colour-histogram" = no network
     model: str = ""
     backend: str = "auto"
     #: "fastestdet" (shipped COCO network; "fastestdet@640x352" at another input size), "motion"

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from adfl_deploy.assets import EDGE_MODEL
+from adfl_deploy.assets import BASELINE_MODEL, EDGE_MODEL
 from adfl_deploy.model.artifact import ArtifactInfo, load_artifact
 from adfl_deploy.model.preprocess import l2_normalise, prepare
 from adfl_deploy.registry import Registry
@@ -35,14 +35,28 @@ class EmbedderLike(Protocol):
 
 #: embedder name -> factory(backend=...) for embedders that are not an artefact folder
 EMBEDDERS: Registry[Callable[..., EmbedderLike]] = Registry("embedder", "adfl_deploy.embedders")
+#: the shipped models by name (``adfl track --model baseline``, as ``adfl mtmc --models`` names them)
+SHIPPED_MODELS = {"edge": EDGE_MODEL, "baseline": BASELINE_MODEL}
 
 
 def create_embedder(model: str | Path = "", backend: str = "auto", spinning: bool = True) -> EmbedderLike:
-    """A registered embedder by name (``colour-histogram``), else the exported artefact in the
-    folder ``model`` (empty: the shipped edge model). ``spinning``: see ``Embedder.from_artifact``."""
+    """A registered embedder by name (``colour-histogram``), a shipped model by name (``edge``,
+    ``baseline``), else the exported artefact in the folder ``model`` (empty: the shipped edge
+    model; a folder of that name in the working directory wins over the shipped name).
+    ``spinning``: see ``Embedder.from_artifact``."""
     if isinstance(model, str) and model and model in EMBEDDERS:
         return EMBEDDERS.get(model)(backend=backend)
-    return Embedder.from_artifact(model or EDGE_MODEL, backend=backend, spinning=spinning)
+    return Embedder.from_artifact(artifact_folder(model), backend=backend, spinning=spinning)
+
+
+def artifact_folder(model: str | Path = "") -> Path:
+    """The artefact folder ``model`` names: a shipped model's name (``edge``, ``baseline``;
+    empty: ``edge``) unless a folder of that name exists here, else the folder itself."""
+    if not model:
+        return Path(EDGE_MODEL)
+    if isinstance(model, str) and model in SHIPPED_MODELS and not Path(model).is_dir():
+        return Path(SHIPPED_MODELS[model])
+    return Path(model)
 
 
 class Embedder:

@@ -46,14 +46,13 @@ class ModelFingerprint:
 def fingerprint(model: str | Path = "") -> ModelFingerprint:
     """The fingerprint of ``model`` as ``create_embedder`` would load it, without loading the
     network (the sidecar's checksums are verified, as at load)."""
-    from adfl_deploy.assets import EDGE_MODEL
     from adfl_deploy.model.artifact import load_artifact
-    from adfl_deploy.runtime.embedder import EMBEDDERS
+    from adfl_deploy.runtime.embedder import EMBEDDERS, artifact_folder
 
     model = str(model or "")
     if model and model in EMBEDDERS:
         return ModelFingerprint(model, "", model, f"registered:{model}", 0)
-    folder = Path(model) if model else Path(EDGE_MODEL)
+    folder = artifact_folder(model)
     info = load_artifact(folder)
     return ModelFingerprint(model, str(folder.resolve()), info.model.name, info.sha256[info.onnx], int(info.embedding_dim))
 

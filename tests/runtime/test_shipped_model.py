@@ -64,3 +64,16 @@ def test_a_pipeline_embedder_sleeps_between_calls_and_embeds_the_same(monkeypatc
 
     assert [spinning_entry(o) for o in made] == ["0", None]
     np.testing.assert_allclose(sleeping.embed(crops), spinning.embed(crops), atol=1e-6)
+
+
+def test_the_shipped_models_load_by_name_unless_a_folder_of_that_name_is_here(tmp_path, monkeypatch):
+    from adfl_deploy.assets import BASELINE_MODEL
+    from adfl_deploy.runtime.embedder import artifact_folder, create_embedder
+    from adfl_deploy.store.model import fingerprint
+
+    assert create_embedder("baseline").name == "baseline@resnet18"  # as `adfl mtmc --models` names it
+    assert artifact_folder("edge") == EDGE_MODEL and artifact_folder("") == EDGE_MODEL
+    assert fingerprint("baseline").path == str(BASELINE_MODEL.resolve())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "baseline").mkdir()  # the user's own export called "baseline"
+    assert artifact_folder("baseline") == tmp_path.joinpath("baseline").relative_to(tmp_path)
