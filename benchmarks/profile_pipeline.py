@@ -8,20 +8,20 @@ charges C calls (ONNX Runtime, OpenCV, SQLite) to the function that made them.
     .venv/bin/python benchmarks/profile_pipeline.py --streams 40 --out results/profile-pipeline-40-cpu.json
 
 Prints ms of CPU per camera frame per thread group and for the costliest functions (own time and
-with callees), and writes them as JSON with the command, machine, date and code version. yappi
-itself slows the run (about 1.3x here), so compare the shares, and take absolute costs from
-``adfl bench --pipeline``'s CPU ms per frame.
+with callees), and writes them as JSON with the command, machine (with the date) and code
+version. yappi itself slows the run (about 1.3x here), so compare the shares, and take absolute
+costs from ``adfl bench --pipeline``'s CPU ms per frame.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
+from adfl_deploy.bench.model_bench import machine_info
 from adfl_deploy.bench.pipeline_bench import PipelineBenchConfig, _run, _scenes
 from adfl_deploy.evaluation.sweep import code_version
 from adfl_deploy.files import atomic_write_text
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": machine_info(),
         "code_version": code_version(),
         "streams": args.streams,
         "frames": run["frames"],

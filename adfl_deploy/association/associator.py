@@ -220,7 +220,7 @@ class GalleryBank:
         new_keys = list(keys) if keys is not None else [None] * len(embeddings)
         if len(new_keys) != len(embeddings):
             raise ValueError(f"GalleryBank.add: {len(new_keys)} keys for {len(embeddings)} embeddings")
-        old_keys = self.keys.get(r) or [None] * int(self.count[r])
+        old_keys = self._row_keys(r)
         replaced = {k for k in new_keys if k is not None}
         keep = [i for i, k in enumerate(old_keys) if k is None or k not in replaced]
         held = np.concatenate([self.emb[r, : self.count[r]][keep], embeddings])[-self.size :]
@@ -233,8 +233,11 @@ class GalleryBank:
         return self.emb[r, : self.count[r]]
 
     def gallery_keys(self, gid: int) -> list:
-        r = self.row[gid]
-        return list((self.keys or {}).get(r) or [None] * int(self.count[r]))
+        return list(self._row_keys(self.row[gid]))
+
+    def _row_keys(self, r: int) -> list:
+        """The keys of row ``r``'s embeddings (all None for a row filled before keys existed)."""
+        return (self.keys or {}).get(r) or [None] * int(self.count[r])
 
     def remove(self, gid: int) -> None:
         r = self.row.pop(gid)

@@ -505,7 +505,7 @@ class Pipeline:
             embedder={"model": self.embedder.name, "backend": self.embedder.backend, "precision": self.embedder.precision},
             association={
                 "match_threshold": self.associator.match_threshold,
-                "false_match_rate": getattr(self.associator.config, "false_match_rate", None),
+                "false_match_rate": self.associator.config.false_match_rate,
                 "merge_threshold": self.associator.merge_threshold,
                 "decision_delay_s_p50": float(np.median(self.decision_delay_s)) if self.decision_delay_s else 0.0,
                 "decision_delay_s_p99": float(np.percentile(self.decision_delay_s, 99)) if self.decision_delay_s else 0.0,
