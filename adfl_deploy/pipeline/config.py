@@ -17,6 +17,8 @@ from adfl_deploy.tracking.tracker import TrackerConfig
 #: what a run writes unless told otherwise (names in ``adfl_deploy.pipeline.sinks.SINKS``);
 #: ``write_videos: false`` leaves out the two video sinks
 DEFAULT_SINKS = ("events", "mot", "videos", "mosaic", "summary", "store")
+#: ``white_balance`` choices
+WHITE_BALANCE = ("grey-world", "none")
 
 
 @dataclass
@@ -38,6 +40,10 @@ class PipelineConfig:
     #: detector and +0.034 with FastestDet over 0.5 on four tuning scenes (README, detectors)
     min_confidence: float = 0.2
     min_height: int = 24
+    #: colour correction of the crops before they are embedded: "grey-world" scales each
+    #: camera's channels so its frames average to grey (its colour cast out; the events and the
+    #: store keep the crops as seen; ``adfl_deploy.runtime.white_balance``), "none" leaves them
+    white_balance: str = "grey-world"
     #: run the detector on one frame in this many per camera (cameras take turns); the tracker
     #: carries tracks through the others on its motion model: detector work / N. None: the
     #: detector's own (FastestDet 2 - fewer boxes hopping between overlapping people, MTMC IDF1
@@ -69,6 +75,8 @@ class PipelineConfig:
             raise ConfigError(f"min_confidence: {self.min_confidence} is not a confidence in [0, 1]")
         if self.detect_every is not None:
             check_detect_every(self.detect_every)
+        if self.white_balance not in WHITE_BALANCE:
+            raise ConfigError(f"white_balance: {self.white_balance!r}; use one of {', '.join(WHITE_BALANCE)}")
         if self.min_height < 0:
             raise ConfigError(f"min_height: {self.min_height}; use pixels >= 0")
         if self.max_frames < 0:

@@ -51,6 +51,7 @@ from adfl_deploy.pipeline.sinks import SINKS
 from adfl_deploy.pipeline.sources import CameraSource
 from adfl_deploy.pipeline.summary import CameraSummary, Summary
 from adfl_deploy.runtime.embedder import EmbedderLike, create_embedder
+from adfl_deploy.runtime.white_balance import WhiteBalance
 from adfl_deploy.stop_signals import on_stop_signals
 from adfl_deploy.timing import latency_window
 from adfl_deploy.tracking.detections import Detections
@@ -100,7 +101,8 @@ class Pipeline:
     ``detector`` is one detector shared by every camera, or a camera -> detector mapping (a
     detector that models one camera, ``per_camera``, needs one each: ``camera_detectors``).
     ``precomputed`` replaces the detector of a camera with MOTChallenge detections;
-    ``roi_masks`` ignores people whose feet fall outside a camera's mask.
+    ``roi_masks`` ignores people whose feet fall outside a camera's mask. ``white_balance``
+    corrects each camera's colour cast in the crops it embeds (None: crops as they are).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Pipeline:
         run_id: str | None = None,
         detect_threads: int | None = None,
         detect_every: int | None = None,
+        white_balance: WhiteBalance | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if not sources or len(set(names)) != len(names):
@@ -139,6 +142,7 @@ class Pipeline:
         self.embedder = embedder
         self.associator = associator or Associator()
         self.scheduler = EmbeddingScheduler(schedule)
+        self.white_balance = white_balance
         self.max_frames = max_frames
         self.summary_seconds = summary_seconds
         self.run_id = run_id or new_run_id()
@@ -250,6 +254,8 @@ class Pipeline:
             self._track_events(cam, frame, tracked)
             # crops are cut only from detected boxes: a predicted box may be off the person
             due = self.scheduler.due(cam.name, frame.index, tracked, frame.image) if with_boxes else []
+            if self.white_balance is not None and with_boxes:
+                self.white_balance.observe(cam.name, frame.image)
             tick.append((cam, frame, tracked, due))
             cam.frames += 1
             cam.last_frame = frame
@@ -376,7 +382,10 @@ class Pipeline:
         jobs = [(cam, frame, tracked, job) for cam, frame, tracked, due in tick for job in due]
         if not jobs:
             return []
-        embeddings = self.embedder.embed([job[1] for *_, job in jobs])
+        crops = [job.crop for *_, job in jobs]
+        if self.white_balance is not None:  # the events keep the crops as the camera saw them
+            crops = [self.white_balance.correct(cam.name, crop) for (cam, *_), crop in zip(jobs, crops)]
+        embeddings = self.embedder.embed(crops)
         tracklets = []
         for (_cam, frame, tracked, (key, crop, quality, whole)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
@@ -490,6 +499,7 @@ class Pipeline:
                 c.source.dropped_frames,
                 c.source.reconnects,
                 c.frames / max(seconds, 1e-9),
+                self.white_balance.gains(n).round(3).tolist() if self.white_balance else None,
             )
             for n, c in self.cameras.items()
         }
@@ -554,6 +564,7 @@ class Pipeline:
             cfg.summary_seconds,
             run_id,
             detect_every=cfg.detect_every,
+            white_balance=WhiteBalance() if cfg.white_balance == "grey-world" else None,
         )
 
 

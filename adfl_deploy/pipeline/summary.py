@@ -20,6 +20,9 @@ class CameraSummary:
     dropped_frames: int = 0
     reconnects: int = 0
     fps: float = 0.0
+    #: BGR gains the camera's crops are scaled by before embedding (``white_balance``); null
+    #: without white balance. Gains at 1.5 or 0.67 are clipped: the camera's view is far from grey
+    white_balance: list[float] | None = None
 
 
 @dataclass(frozen=True)

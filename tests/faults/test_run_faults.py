@@ -318,8 +318,9 @@ def test_a_second_run_into_the_same_folder_is_refused(scene, tmp_path, capsys):
         (["--set", "min_confidence=5"], "min_confidence"),
         (["--set", "association.gallery_size=0"], "gallery_size"),
         (["--set", "tracker.confirm_hits=0"], "confirm_hits"),
+        (["--set", "white_balance=auto"], "white_balance"),
     ],
-    ids=["max-frames", "queue-size", "min-confidence", "gallery-size", "confirm-hits"],
+    ids=["max-frames", "queue-size", "min-confidence", "gallery-size", "confirm-hits", "white-balance"],
 )
 def test_config_values_out_of_range_fail_in_one_line(scene, tmp_path, capsys, flags, field):
     out = tmp_path / "out"

@@ -304,3 +304,60 @@ def test_a_person_walking_in_is_linked_once_seen_whole(shared, tmp_path, evidenc
         pass
     pipeline.close("test")
     assert set(linked) == linked_at
+
+
+def test_a_cameras_colour_cast_does_not_reach_the_embedder(shared, tmp_path):
+    """The same frames seen by a neutral camera and by one with a strong cast: with grey-world
+    white balance the embedder gets nearly the same crops from both (the cast is a per-channel
+    gain, which the frame mean absorbs); without it they differ by the cast. The crops in the
+    events are the camera's own pixels either way."""
+    from adfl_deploy.runtime.white_balance import WhiteBalance
+    from adfl_deploy.tracking.detections import Detections
+
+    cast = np.array([0.85, 1.0, 1.15])
+    cap = cv2.VideoCapture(str(shared / VIDEO))
+    for name in ("plain", "tinted"):
+        (tmp_path / name).mkdir()
+    for i in range(4):
+        ok, image = cap.read()
+        assert ok
+        cv2.imwrite(str(tmp_path / "plain" / f"{i:03d}.png"), image)
+        cv2.imwrite(str(tmp_path / "tinted" / f"{i:03d}.png"), np.clip(image * cast + 0.5, 0, 255).astype(np.uint8))
+
+    class Fixed:
+        def __call__(self, frame, roi_mask=None):
+            return Detections(np.array([[200, 60, 300, 380]], np.float32), np.array([0.9], np.float32), np.zeros(1, np.int64))
+
+    class Recording:
+        name, backend, precision, dim = "recording", "numpy", "fp32", 3
+
+        def __init__(self):
+            self.crops = []
+
+        def embed(self, crops):
+            self.crops += [c.copy() for c in crops]
+            return np.tile(np.array([1.0, 0.0, 0.0], np.float32), (len(crops), 1))
+
+    def crops(folder: str, white_balance) -> tuple[list, list, list | None]:
+        embedder, seen = Recording(), []
+        source = CameraSource("cam", str(tmp_path / folder))
+        pipeline = Pipeline([source], {"cam": Fixed()}, embedder, white_balance=white_balance)
+        pipeline.subscribe(lambda e: seen.append(e.crop) if isinstance(e, CropEmbedded) else None)
+        while pipeline.step():
+            pass
+        summary = pipeline.close("test")
+        assert embedder.crops and len(seen) == len(embedder.crops)
+        return embedder.crops, seen, summary.cameras["cam"].white_balance
+
+    plain, _, plain_gains = crops("plain", WhiteBalance())
+    tinted, events, tinted_gains = crops("tinted", WhiteBalance())
+    raw, _, no_gains = crops("tinted", None)
+    gap = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(plain, tinted)])
+    uncorrected = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(plain, raw)])
+    # what is left is mostly where the cast saturated bright pixels
+    assert gap < 0.2 * uncorrected and uncorrected > 10.0, (gap, uncorrected)
+    assert all(np.array_equal(e, r) for e, r in zip(events, raw))  # events: the camera's pixels
+    # the summary reports the gains: the tinted camera's differ from the plain one's by 1 / cast
+    # (up to one common factor)
+    ratio = np.array(tinted_gains) * cast / np.array(plain_gains)
+    assert np.ptp(ratio) < 0.02 * ratio.mean() and no_gains is None, (tinted_gains, plain_gains)
