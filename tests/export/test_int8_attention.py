@@ -4,6 +4,9 @@ the int8 kernels ONNX Runtime picks for it."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -17,6 +20,26 @@ from adfl_deploy.export.onnx_ops import DOMAIN, VERSION, function_proto  # noqa:
 from tests.kernels.op_reference import channel_attention  # noqa: E402
 
 SHAPE = (2, 64, 8, 6)  # N, C, H, W: energies of a few thousand, like a trained model's
+
+
+def _cpu_has_vnni() -> bool:
+    """True where ONNX Runtime's x86 u8 x s8 products run on VNNI (exact int32 sums); False on
+    an x86 CPU with AVX2 only, where they run on vpmaddubsw, whose int16 pair sums saturate
+    (ONNX Runtime's quantization guide says so). Unknown (not Linux): assumed True."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "vnni" in flags or not re.search(r"\bavx2\b", flags)
+
+
+#: measured on an AVX2-only AMD EPYC (2026-12-02): 5% of outputs off by up to 17 on a scale of
+#: 40; the shipped edge model's Con-ReID mAP there is 0.891 against 0.892 with VNNI
+SATURATES = pytest.mark.xfail(
+    not _cpu_has_vnni(),
+    reason="no VNNI: ONNX Runtime's AVX2 u8 x s8 kernel saturates int16 pair sums, so the rewrite is not exact here",
+    strict=False,
+)
 
 
 def _graph(scale: float, zero: int, alpha: float, zero_type=TensorProto.UINT8) -> onnx.ModelProto:
@@ -70,6 +93,7 @@ def _run(model: onnx.ModelProto, x_q: np.ndarray, optimized: str | None = None) 
     return session.run(None, {"x_q": x_q})[0]
 
 
+@SATURATES
 @pytest.mark.parametrize("zero", [0, 37])
 def test_quantized_channel_attention_computes_its_definition(zero):
     rng = np.random.default_rng(zero)

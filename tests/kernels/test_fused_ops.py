@@ -66,13 +66,16 @@ def fp32_baseline_error(op: str, inputs: list[np.ndarray], want: np.ndarray) -> 
     return float(max(np.abs(natural - want).max(), np.abs(reversed_ - want).max()))
 
 
-def assert_close(got, want, what, baseline: float = 0.0):
+def assert_close(got, want, what, baseline: float = 0.0, terms: int = 0):
     """Error relative to the output scale below 1e-5 or, where large logits make fp32 itself
     inaccurate, within 4x the error of a plain fp32 evaluation of the same equations (the
-    flash-attention criterion, with room for the different summation orders of BLAS)."""
+    flash-attention criterion, with room for the different summation orders of BLAS). A sum of
+    ``terms`` fp32 numbers in one running order drifts by about sqrt(terms) roundings (NumPy's
+    pairwise sums, the baseline, far less): the relative bound is at least 4 sqrt(terms) u."""
     scale = max(np.abs(want).max(), 1e-30)
     err = np.abs(got.astype(np.float64) - want).max()
-    assert err <= max(1e-5 * scale, 4 * baseline), (
+    relative = max(1e-5, 4 * np.sqrt(terms) * np.finfo(np.float32).eps / 2)  # unit roundoff 6e-8
+    assert err <= max(relative * scale, 4 * baseline), (
         f"{what}: max error {err:.2e} (scale {scale:.2e}, fp32 baseline {baseline:.2e})"
     )
 
@@ -120,8 +123,11 @@ def test_real_inputs(op, real_features):
     inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
     want = ref.OPS[op](*inputs)
     baseline = fp32_baseline_error(op, inputs, want)
-    assert_close(run_torch(op, inputs), want, "torch", baseline)
-    assert_close(run_onnx_function(op, inputs), want, "onnx function", baseline)
+    # the hyper gate's softmax runs over all C*H*W = 32768 entries (Eq. 14): its fp32 sums drift
+    # by ~1e-5 of the scale in a running order (measured 1.1e-5 with torch on an AVX2-only CPU)
+    terms = c * h * w if op == "hyper_gate" else 0
+    assert_close(run_torch(op, inputs), want, "torch", baseline, terms)
+    assert_close(run_onnx_function(op, inputs), want, "onnx function", baseline, terms)
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
