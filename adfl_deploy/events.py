@@ -126,10 +126,13 @@ class CropEmbedded:
     frame: int
     time: float
     box: Box | None  # xyxy in the frame, None when the track has no box this frame
-    crop: np.ndarray  # the BGR crop the embedder saw (a view, not a copy)
-    embedding: np.ndarray  # unit vector of this crop
+    crop: np.ndarray  # the BGR crop as the camera saw it (a view, not a copy)
+    embedding: np.ndarray  # unit vector of this crop (after ``white_balance``)
     quality: float  # the scheduler's crop quality (size x confidence, border and overlap penalties)
     descriptor: np.ndarray  # the track's aggregated unit descriptor after this crop
+    #: BGR gains the crop was scaled by before the embedder saw it (``runtime.white_balance``:
+    #: ``apply_gains(crop, white_balance)``); None: it saw the crop as it is
+    white_balance: tuple[float, float, float] | None = None
     kind = "crop_embedded"
 
 

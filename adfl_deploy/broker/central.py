@@ -89,6 +89,8 @@ class CentralAssociator:
         self.client = client if client is not None else connect(url)
         self.associator: Associator | None = None
         self.settings: dict | None = None
+        #: (node, setting) of the first node that told its crop white balance: the others must match
+        self._white_balance: tuple[str, str] | None = None
         self.nodes: dict[str, Node] = {}
         self.pending: list[msgs.Message] = []
         self.marks: list[str] = []  # ids of hello/tick/bye messages, acknowledged with the next entry
@@ -370,6 +372,17 @@ class CentralAssociator:
                 rule,
             )
             self.counts["settings_mismatch"] += 1
+        balance = m.info.get("white_balance")  # the first node to tell sets what the others should do
+        if balance is not None:
+            self._white_balance = self._white_balance or (m.node, balance)
+            if balance != self._white_balance[1]:
+                log.warning(
+                    "associate: node %s embeds crops with white_balance=%s, node %s with %s; run every node with one setting",
+                    m.node,
+                    balance,
+                    *self._white_balance,
+                )
+                self.counts["settings_mismatch"] += 1
         others = {c: n.name for n in self.nodes.values() if n.name != m.node and not n.ended for c in n.cameras}
         clash = sorted(set(m.info.get("cameras", [])) & set(others))
         if clash:

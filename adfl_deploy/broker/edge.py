@@ -104,8 +104,11 @@ class RemoteAssociator:
         model: str = "",
         out: str | Path | None = None,
         client=None,
+        white_balance: str = "grey-world",
     ) -> None:
         self.publish = publish
+        #: the node's crop colour correction (``PipelineConfig.white_balance``), told in hello
+        self.white_balance = white_balance
         self.where = parse_broker_url(publish.url)
         self.node = publish.node_name
         self.run_id = run_id
@@ -256,6 +259,7 @@ class RemoteAssociator:
             "camera_centring_prior": self.config.camera_centring_prior,
             "camera_centring_window": self.config.camera_centring_window,
             "gallery_entries": self.config.gallery_entries,
+            "white_balance": self.white_balance,
         }
 
     def _next(self) -> int:

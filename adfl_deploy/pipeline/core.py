@@ -102,7 +102,8 @@ class Pipeline:
     detector that models one camera, ``per_camera``, needs one each: ``camera_detectors``).
     ``precomputed`` replaces the detector of a camera with MOTChallenge detections;
     ``roi_masks`` ignores people whose feet fall outside a camera's mask. ``white_balance``
-    corrects each camera's colour cast in the crops it embeds (None: crops as they are).
+    corrects each camera's colour cast in the crops it embeds (True: grey world, as
+    ``PipelineConfig``'s default; False: crops as they are; or a ``WhiteBalance`` of your own).
     """
 
     def __init__(
@@ -120,7 +121,7 @@ class Pipeline:
         run_id: str | None = None,
         detect_threads: int | None = None,
         detect_every: int | None = None,
-        white_balance: WhiteBalance | None = None,
+        white_balance: WhiteBalance | bool = True,
     ) -> None:
         names = [s.name for s in sources]
         if not sources or len(set(names)) != len(names):
@@ -142,7 +143,7 @@ class Pipeline:
         self.embedder = embedder
         self.associator = associator or Associator()
         self.scheduler = EmbeddingScheduler(schedule)
-        self.white_balance = white_balance
+        self.white_balance = (WhiteBalance() if white_balance else None) if isinstance(white_balance, bool) else white_balance
         self.max_frames = max_frames
         self.summary_seconds = summary_seconds
         self.run_id = run_id or new_run_id()
@@ -329,6 +330,7 @@ class Pipeline:
             name: {
                 "detector": "precomputed" if cam.precomputed else type(cam.detector).__name__,
                 "detect_every": self.detect_every[name],
+                "white_balance": "grey-world" if self.white_balance is not None else "none",
                 "tracker": dataclasses.asdict(cam.tracker.config),
             }
             for name, cam in self.cameras.items()
@@ -387,11 +389,14 @@ class Pipeline:
             crops = [self.white_balance.correct(cam.name, crop) for (cam, *_), crop in zip(jobs, crops)]
         embeddings = self.embedder.embed(crops)
         tracklets = []
-        for (_cam, frame, tracked, (key, crop, quality, whole)), emb in zip(jobs, embeddings):
+        for (cam, frame, tracked, (key, crop, quality, whole)), emb in zip(jobs, embeddings):
             row = np.flatnonzero(tracked.tracker_id == key[1])
             box = tuple(tracked.xyxy[row[0]].round(1).tolist()) if len(row) else None
             descriptor = self.scheduler.add(key, emb, quality, whole)
-            self._emit(CropEmbedded(key[0], key[1], frame.index, frame.timestamp, box, crop, emb, float(quality), descriptor))
+            gains = tuple(self.white_balance.gains(cam.name).tolist()) if self.white_balance is not None else None
+            self._emit(
+                CropEmbedded(key[0], key[1], frame.index, frame.timestamp, box, crop, emb, float(quality), descriptor, gains)
+            )
             if self._ready(key, frame.timestamp):
                 tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box))
         return tracklets
@@ -564,7 +569,7 @@ class Pipeline:
             cfg.summary_seconds,
             run_id,
             detect_every=cfg.detect_every,
-            white_balance=WhiteBalance() if cfg.white_balance == "grey-world" else None,
+            white_balance=cfg.white_balance == "grey-world",
         )
 
 
@@ -605,6 +610,7 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Summary:
             local.merge_threshold,
             pipeline.embedder.name,
             cfg.out,
+            white_balance=cfg.white_balance,
         )
         pipeline.associator = remote
     out = Path(cfg.out)

@@ -72,7 +72,10 @@ class Summary:
     def from_dict(cls, data: dict) -> Summary:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
-        values["cameras"] = {name: CameraSummary(**cam) for name, cam in data["cameras"].items()}
+        known = {f.name for f in dataclasses.fields(CameraSummary)}
+        values["cameras"] = {
+            name: CameraSummary(**{k: v for k, v in cam.items() if k in known}) for name, cam in data["cameras"].items()
+        }
         return cls(**values)
 
 

@@ -1,6 +1,6 @@
 """Running an exported model: the ``Embedder`` (crops in, unit embeddings out) over pluggable
-backends (ONNX Runtime CPU/CUDA, TensorRT, PyTorch from the training side), and the colour
-histogram as a network-free embedder."""
+backends (ONNX Runtime CPU/CUDA, TensorRT, PyTorch from the training side), the colour
+histogram as a network-free embedder, and the per-camera white balance of crops before them."""
 
 import importlib
 
@@ -12,6 +12,7 @@ _EXPORTS = {
     "Embedder": "adfl_deploy.runtime.embedder",
     "EmbedderLike": "adfl_deploy.runtime.embedder",
     "create_embedder": "adfl_deploy.runtime.embedder",
+    "WhiteBalance": "adfl_deploy.runtime.white_balance",
 }
 
 

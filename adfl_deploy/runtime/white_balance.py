@@ -10,8 +10,9 @@ to grey, so each channel is scaled by the mean of the three channel means over i
 The means are taken over the camera's whole frames, where the room dominates, not over the
 crops: one person in a red coat must not be turned grey.
 
-Online: a camera's mean colour is the running mean of the frames it has shown (sub-sampled
-every ``STRIDE`` pixels), exponential over about the last ``window`` frames so a camera that
+Online: a camera's mean colour is the running mean of the frames it is observed on (the
+pipeline observes the frames the detector runs on: one in two with FastestDet), sub-sampled
+every ``STRIDE`` pixels, exponential over about the last ``window`` of them so a camera that
 runs for days follows its daylight; the gains follow every ``REFRESH`` frames. Gains are
 clipped to ``[1 / MAX_GAIN, MAX_GAIN]``: a camera that looks at one coloured wall is corrected
 only so far. A grey-scale camera (equal channels) is left as it is.
@@ -26,7 +27,8 @@ import numpy as np
 MAX_GAIN = 1.5
 #: frames are averaged on every STRIDE-th pixel in both directions (768x432 -> 96x54)
 STRIDE = 8
-#: the gains are recomputed from the running mean every REFRESH frames (and on the first)
+#: the gains follow the running mean on each of a camera's first REFRESH frames, then on every
+#: REFRESH-th (the mean of hundreds of frames moves slowly)
 REFRESH = 10
 
 
@@ -79,8 +81,9 @@ class WhiteBalance:
         self.window = window
         self.sums: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
-        #: camera -> the lookup table of its gains (None: neutral), refreshed by ``observe``
-        self._tables: dict[str, np.ndarray | None] = {}
+        #: camera -> the gains its crops are corrected with now and their lookup table (None:
+        #: neutral), refreshed by ``observe``
+        self._applied: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         self._seen: dict[str, int] = {}
 
     def observe(self, camera: str, image: np.ndarray) -> None:
@@ -91,10 +94,10 @@ class WhiteBalance:
         decay = (1.0 - 1.0 / self.window) if held >= self.window else 1.0
         self.sums[camera] = self.sums.get(camera, 0.0) * decay + colour
         self.counts[camera] = min(held + 1, self.window)
-        self._seen[camera] = self._seen.get(camera, 0) + 1
-        if self._seen[camera] % REFRESH == 1 or REFRESH == 1:  # the mean moves slowly
+        seen = self._seen[camera] = self._seen.get(camera, 0) + 1
+        if seen <= REFRESH or seen % REFRESH == 0:
             gains = grey_world_gains(self.colour(camera))
-            self._tables[camera] = None if np.allclose(gains, 1.0) else gain_table(gains)
+            self._applied[camera] = (gains, None if np.allclose(gains, 1.0) else gain_table(gains))
 
     def colour(self, camera: str) -> np.ndarray | None:
         """The camera's running mean colour (BGR); None before it has shown a frame."""
@@ -103,13 +106,14 @@ class WhiteBalance:
         return self.sums[camera] / self.counts[camera]
 
     def gains(self, camera: str) -> np.ndarray:
-        colour = self.colour(camera)
-        return np.ones(3) if colour is None else grey_world_gains(colour)
+        """The gains ``correct`` applies to this camera's crops now (ones before its first frame)."""
+        applied = self._applied.get(camera)
+        return np.ones(3) if applied is None else applied[0].copy()
 
     def correct(self, camera: str, crop: np.ndarray) -> np.ndarray:
         """``crop``, cut from this camera's frames, as under neutral light (as it is before the
         camera has shown a frame)."""
-        table = self._tables.get(camera)
+        table = self._applied.get(camera, (None, None))[1]
         if table is None or not is_colour(crop):
             return crop
         return cv2.LUT(crop, table)

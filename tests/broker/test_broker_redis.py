@@ -686,3 +686,18 @@ def test_a_node_with_another_gallery_rule_is_warned_about(broker, caplog):
         central._check_hello(msgs.Message("hello", node, f"run-{node}", 1, 0.0, info=info))
     assert central.counts["settings_mismatch"] == 1
     assert "node n2 keeps gallery_entries=update, this associator tracklet" in caplog.text
+
+
+def test_nodes_that_white_balance_differently_are_warned_about(broker, caplog):
+    """White balance happens on the nodes, before embedding: a node that embeds raw crops beside
+    nodes that balance them (an older version, or set by hand) sends embeddings of another
+    kind, so it is named in one warning and counted; nodes that agree are not."""
+    from adfl_deploy.broker.central import CentralAssociator
+
+    central = CentralAssociator(broker.url, AssociationConfig(match_threshold=0.5), node_timeout=60)
+    central.restore()
+    for node, balance in (("n1", "grey-world"), ("n2", "grey-world"), ("n3", "none")):
+        info = json.loads(msgs.hello(node, f"run-{node}", 1, [f"cam-{node}"], {"white_balance": balance})["info"])
+        central._check_hello(msgs.Message("hello", node, f"run-{node}", 1, 0.0, info=info))
+    assert central.counts["settings_mismatch"] == 1
+    assert "node n3 embeds crops with white_balance=none, node n1 with grey-world" in caplog.text

@@ -25,6 +25,7 @@ from adfl_deploy.events import (
 )
 from adfl_deploy.pipeline import SINKS, CameraSource, Pipeline, PipelineConfig, run
 from adfl_deploy.runtime import create_embedder
+from adfl_deploy.runtime.white_balance import apply_gains
 from adfl_deploy.tracking import DETECTORS, TrackerConfig, create_detector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,8 +161,11 @@ def test_events_come_typed_in_one_direction_with_their_evidence(shared, tmp_path
         row = list(frame.track_ids).index(crop.track_id)
         x1, y1, x2, y2 = np.round(frame.boxes[row]).astype(int)
         np.testing.assert_array_equal(crop.crop, frame.image[max(y1, 0) : y2, max(x1, 0) : x2])
-        # the embedding is the embedder's own vector for that crop, and the descriptor a unit vector
-        np.testing.assert_allclose(crop.embedding, embedder.embed([crop.crop])[0], atol=1e-6)
+        # the embedding is the embedder's own vector for that crop as white-balanced (the gains
+        # the event names; the library's default), and the descriptor a unit vector
+        assert crop.white_balance is not None and len(crop.white_balance) == 3
+        seen = apply_gains(crop.crop, np.array(crop.white_balance))
+        np.testing.assert_allclose(crop.embedding, embedder.embed([seen])[0], atol=1e-6)
         assert abs(np.linalg.norm(crop.descriptor) - 1) < 1e-5 and crop.quality > 0
 
 
@@ -338,10 +342,10 @@ def test_a_cameras_colour_cast_does_not_reach_the_embedder(shared, tmp_path):
             self.crops += [c.copy() for c in crops]
             return np.tile(np.array([1.0, 0.0, 0.0], np.float32), (len(crops), 1))
 
-    def crops(folder: str, white_balance) -> tuple[list, list, list | None]:
+    def crops(folder: str, **white_balance) -> tuple[list, list, list | None]:
         embedder, seen = Recording(), []
         source = CameraSource("cam", str(tmp_path / folder))
-        pipeline = Pipeline([source], {"cam": Fixed()}, embedder, white_balance=white_balance)
+        pipeline = Pipeline([source], {"cam": Fixed()}, embedder, **white_balance)
         pipeline.subscribe(lambda e: seen.append(e.crop) if isinstance(e, CropEmbedded) else None)
         while pipeline.step():
             pass
@@ -349,9 +353,9 @@ def test_a_cameras_colour_cast_does_not_reach_the_embedder(shared, tmp_path):
         assert embedder.crops and len(seen) == len(embedder.crops)
         return embedder.crops, seen, summary.cameras["cam"].white_balance
 
-    plain, _, plain_gains = crops("plain", WhiteBalance())
-    tinted, events, tinted_gains = crops("tinted", WhiteBalance())
-    raw, _, no_gains = crops("tinted", None)
+    plain, _, plain_gains = crops("plain", white_balance=WhiteBalance())
+    tinted, events, tinted_gains = crops("tinted")  # a library user's Pipeline balances by default
+    raw, _, no_gains = crops("tinted", white_balance=False)
     gap = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(plain, tinted)])
     uncorrected = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(plain, raw)])
     # what is left is mostly where the cast saturated bright pixels

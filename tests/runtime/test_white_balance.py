@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adfl_deploy.runtime.white_balance import MAX_GAIN, WhiteBalance, apply_gains, grey_world_gains
+from adfl_deploy.runtime.white_balance import MAX_GAIN, REFRESH, WhiteBalance, apply_gains, grey_world_gains
 
 
 def neutral_frame() -> np.ndarray:
@@ -74,3 +74,28 @@ def test_grey_scale_and_odd_images_pass_unchanged():
     assert apply_gains(flat, np.array([1.2, 1.0, 0.8])) is flat  # a 2-D crop: returned as is
     with pytest.raises(ValueError):
         WhiteBalance(window=0)
+
+
+def test_the_gains_follow_every_frame_at_first_then_every_refresh():
+    """A camera's first REFRESH frames each move its gains (a start from one frame is rough);
+    after that they are recomputed on every REFRESH-th frame, and ``gains`` reports the ones
+    the crops get."""
+    grey, red = np.full((8, 8, 3), 100, np.uint8), np.full((8, 8, 3), (100, 100, 200), np.uint8)
+    crop = np.full((4, 4, 3), 100, np.uint8)
+    wb = WhiteBalance(window=10**6)
+    wb.observe("cam", grey)
+    np.testing.assert_allclose(wb.gains("cam"), 1.0)
+    assert wb.correct("cam", crop) is crop  # neutral: nothing to do
+    wb.observe("cam", red)  # frame 2: mean (100, 100, 150) -> gains (7/6, 7/6, 7/9)
+    np.testing.assert_allclose(wb.gains("cam"), [350 / 300, 350 / 300, 350 / 450])
+    assert wb.correct("cam", crop)[0, 0].tolist() == [117, 117, 78]  # 100 x gain, rounded
+    for _ in range(REFRESH - 2):  # frames 3..REFRESH, each one refreshes
+        wb.observe("cam", red)
+    at_refresh = wb.gains("cam")
+    np.testing.assert_allclose(at_refresh, grey_world_gains(wb.colour("cam")))
+    for _ in range(REFRESH - 1):  # frames REFRESH+1 .. 2 REFRESH - 1: held
+        wb.observe("cam", red)
+        np.testing.assert_allclose(wb.gains("cam"), at_refresh)
+    wb.observe("cam", red)  # frame 2 REFRESH: refreshed again
+    np.testing.assert_allclose(wb.gains("cam"), grey_world_gains(wb.colour("cam")))
+    assert not np.allclose(wb.gains("cam"), at_refresh)
