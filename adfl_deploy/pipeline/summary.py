@@ -70,13 +70,16 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: dict) -> Summary:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in fields}
-        known = {f.name for f in dataclasses.fields(CameraSummary)}
-        values["cameras"] = {
-            name: CameraSummary(**{k: v for k, v in cam.items() if k in known}) for name, cam in data["cameras"].items()
-        }
+        values = _known_fields(cls, data)
+        values["cameras"] = {name: CameraSummary(**_known_fields(CameraSummary, cam)) for name, cam in data["cameras"].items()}
         return cls(**values)
+
+
+def _known_fields(cls, data: dict) -> dict:
+    """The entries of ``data`` that are fields of dataclass ``cls`` (a newer file's extra keys
+    are left out, so an older reader still reads it)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def read_summary(path: str | Path) -> Summary:

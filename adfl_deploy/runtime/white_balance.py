@@ -53,8 +53,11 @@ def grey_world_gains(colour: np.ndarray) -> np.ndarray:
     return np.clip(colour.mean() / np.maximum(colour, 1e-3), 1.0 / MAX_GAIN, MAX_GAIN)
 
 
-def gain_table(gains: np.ndarray) -> np.ndarray:
-    """``gains`` as a lookup table for ``cv2.LUT``: (256, 1, 3) uint8, rounded and saturated."""
+def gain_table(gains: np.ndarray) -> np.ndarray | None:
+    """``gains`` as a lookup table for ``cv2.LUT``: (256, 1, 3) uint8, rounded and saturated;
+    None for neutral gains (nothing to do)."""
+    if np.allclose(gains, 1.0):
+        return None
     return np.clip(np.arange(256)[:, None] * np.asarray(gains, np.float64) + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
 
 
@@ -66,9 +69,8 @@ def apply_gains(crop: np.ndarray, gains: np.ndarray) -> np.ndarray:
     """``crop`` (BGR uint8) with each channel scaled by its gain, rounded and saturated to
     0-255, through a lookup table (6x faster than multiplying in floats); any other image is
     returned as it is."""
-    if not is_colour(crop) or np.allclose(gains, 1.0):
-        return crop
-    return cv2.LUT(crop, gain_table(gains))
+    table = gain_table(gains)
+    return crop if table is None or not is_colour(crop) else cv2.LUT(crop, table)
 
 
 class WhiteBalance:
@@ -97,7 +99,7 @@ class WhiteBalance:
         seen = self._seen[camera] = self._seen.get(camera, 0) + 1
         if seen <= REFRESH or seen % REFRESH == 0:
             gains = grey_world_gains(self.colour(camera))
-            self._applied[camera] = (gains, None if np.allclose(gains, 1.0) else gain_table(gains))
+            self._applied[camera] = (gains, gain_table(gains))
 
     def colour(self, camera: str) -> np.ndarray | None:
         """The camera's running mean colour (BGR); None before it has shown a frame."""
