@@ -104,7 +104,8 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         return float(value)
     if hint in (int, float, str, bool):
         if isinstance(value, bool) and hint is not bool:
-            raise ConfigError(f"{path}: expected {hint.__name__}, got a boolean")
+            quote = " (YAML reads an unquoted yes/no/on/off as one: quote it)" if hint is str else ""
+            raise ConfigError(f"{path}: expected {hint.__name__}, got a boolean{quote}")
         if not isinstance(value, hint):
             raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
         return value

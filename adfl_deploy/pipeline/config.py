@@ -42,8 +42,9 @@ class PipelineConfig:
     min_height: int = 24
     #: colour correction of the crops before they are embedded: "grey-world" scales each
     #: camera's channels so its frames average to grey (its colour cast out; the events and the
-    #: store keep the crops as seen; ``adfl_deploy.runtime.white_balance``), "none" leaves them
-    white_balance: str = "grey-world"
+    #: store keep the crops as seen; ``adfl_deploy.runtime.white_balance``), "none" leaves them;
+    #: YAML's unquoted on/off (booleans) mean "grey-world"/"none"
+    white_balance: str | bool = "grey-world"
     #: run the detector on one frame in this many per camera (cameras take turns); the tracker
     #: carries tracks through the others on its motion model: detector work / N. None: the
     #: detector's own (FastestDet 2 - fewer boxes hopping between overlapping people, MTMC IDF1
@@ -75,6 +76,8 @@ class PipelineConfig:
             raise ConfigError(f"min_confidence: {self.min_confidence} is not a confidence in [0, 1]")
         if self.detect_every is not None:
             check_detect_every(self.detect_every)
+        if isinstance(self.white_balance, bool):  # YAML reads an unquoted off/on/no/yes as a boolean
+            self.white_balance = "grey-world" if self.white_balance else "none"
         if self.white_balance not in WHITE_BALANCE:
             raise ConfigError(f"white_balance: {self.white_balance!r}; use one of {', '.join(WHITE_BALANCE)}")
         if self.min_height < 0:

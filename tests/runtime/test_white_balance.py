@@ -99,3 +99,23 @@ def test_the_gains_follow_every_frame_at_first_then_every_refresh():
     wb.observe("cam", red)  # frame 2 REFRESH: refreshed again
     np.testing.assert_allclose(wb.gains("cam"), grey_world_gains(wb.colour("cam")))
     assert not np.allclose(wb.gains("cam"), at_refresh)
+
+
+@pytest.mark.parametrize("written, meant", [("off", "none"), ("no", "none"), ("false", "none"), ("on", "grey-world"), ("none", "none")])
+def test_yaml_off_and_on_name_the_choices(written, meant):
+    """YAML 1.1 reads an unquoted off/on as a boolean: a config saying ``white_balance: off``
+    means no correction, not an error about types."""
+    from adfl_deploy.config import loads
+    from adfl_deploy.pipeline import PipelineConfig
+
+    cfg = loads(PipelineConfig, f"white_balance: {written}\n")
+    assert cfg.white_balance == meant
+
+
+def test_a_boolean_in_a_text_field_says_to_quote_it():
+    from adfl_deploy.config import loads
+    from adfl_deploy.errors import ConfigError
+    from adfl_deploy.pipeline import PipelineConfig
+
+    with pytest.raises(ConfigError, match="quote it"):
+        loads(PipelineConfig, "detector: no\n")
