@@ -101,7 +101,9 @@ def test_the_gains_follow_every_frame_at_first_then_every_refresh():
     assert not np.allclose(wb.gains("cam"), at_refresh)
 
 
-@pytest.mark.parametrize("written, meant", [("off", "none"), ("no", "none"), ("false", "none"), ("on", "grey-world"), ("none", "none")])
+@pytest.mark.parametrize(
+    "written, meant", [("off", "none"), ("no", "none"), ("false", "none"), ("on", "grey-world"), ("none", "none")]
+)
 def test_yaml_off_and_on_name_the_choices(written, meant):
     """YAML 1.1 reads an unquoted off/on as a boolean: a config saying ``white_balance: off``
     means no correction, not an error about types."""
