@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   adfl eval runs/edge-con-reid/last.pt                       # on its own training dataset's test split
   adfl eval runs/market/last.pt --test-set dukemtmc=~/data/DukeMTMC-reID   # cross-domain M->D
   adfl eval out/artifact --test-set market-style=../shared/data/con-reid --flip --rerank
+  adfl eval edge --test-set market-style=../shared/data/con-reid   # the shipped model; writes out/eval/edge_model
 """
 
 
@@ -25,7 +26,7 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="checkpoint file (.pt) or artefact folder (from adfl export)")
+    p.add_argument("source", help="checkpoint file (.pt), artefact folder (from adfl export), or edge/baseline (shipped)")
     p.add_argument(
         "--test-set",
         action="append",
@@ -35,7 +36,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--flip", action="store_true", help="add the features of the mirrored crops (Sec. V-B)")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)")
-    p.add_argument("--out", help="folder for metrics.json and PNGs (default: next to the source)")
+    p.add_argument(
+        "--out",
+        help="folder for metrics.json and PNGs (default: eval/ next to the source; out/eval/NAME for a shipped model)",
+    )
     p.add_argument("--show", type=int, default=6, help="queries drawn in the ranked-list PNG")
 
 
@@ -64,22 +68,47 @@ def _load_source(source: Path):
     return TorchEmbed(model, prep), info, model, prep
 
 
+def _resolve_source(name: str) -> Path:
+    """A checkpoint or artefact path; ``edge``/``baseline`` name the shipped models."""
+    from adfl_deploy.runtime.embedder import SHIPPED_MODELS
+
+    source = Path(name)
+    if name in SHIPPED_MODELS and not source.exists():
+        source = Path(SHIPPED_MODELS[name])
+    if not source.exists():
+        raise ConfigError(f"{source}: no such checkpoint or artefact folder (or shipped model: {', '.join(SHIPPED_MODELS)})")
+    return source
+
+
+def default_out(source: Path) -> Path:
+    """``eval/`` next to the source, except for a model inside the installed package (a shipped
+    model: its folder is read-only in a system install and part of the package's files) or in a
+    folder this user cannot write: ``out/eval/<name>`` in the working directory then."""
+    import os
+
+    import adfl_deploy
+
+    folder = (source if source.is_dir() else source.parent).resolve()
+    package = Path(adfl_deploy.__file__).resolve().parent
+    if folder.is_relative_to(package) or not os.access(folder, os.W_OK):
+        return Path("out") / "eval" / (source.stem if source.is_file() else folder.name)
+    return folder / "eval"
+
+
 def run(args) -> int:
     from adfl_deploy.evaluation.datasets import load_dataset_spec
     from adfl_deploy.evaluation.reid import evaluate, read_crops
     from adfl_deploy.evaluation.visualize import attention_png, ranked_lists_png
     from adfl_deploy.files import atomic_write_text
 
-    source = Path(args.source)
-    if not source.exists():
-        raise ConfigError(f"{source}: no such checkpoint or artefact folder")
+    source = _resolve_source(args.source)
     embed, info, model, prep = _load_source(source)
     specs = args.test_set
     if not specs:
         if not info["train_set"]:
             raise ValueError("an exported artefact does not know its dataset: pass --test-set NAME=ROOT")
         specs = [info["train_set"]]
-    out = Path(args.out) if args.out else (source if source.is_dir() else source.parent) / "eval"
+    out = Path(args.out) if args.out else default_out(source)
     datasets = [(spec, load_dataset_spec(spec)) for spec in specs]  # every layout checked before any work
     results, table = (
         [],

@@ -361,6 +361,23 @@ def test_eval_needs_only_query_and_gallery(tmp_path, capsys, test_set, train):
     assert "| model |" in capsys.readouterr().out
 
 
+def test_eval_of_a_shipped_model_by_name_writes_in_the_working_directory_not_the_package(tmp_path, capsys, test_set, monkeypatch):
+    """Installed with pip, the shipped model's folder is part of the package (often read-only):
+    ``adfl eval edge`` writes ``out/eval/edge_model`` where it is run instead."""
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in EDGE_MODEL.iterdir())
+    assert main(["eval", "edge", "--test-set", f"market-style={test_set}"]) == 0
+    assert (tmp_path / "out" / "eval" / EDGE_MODEL.name / "metrics.json").is_file()
+    assert sorted(p.name for p in EDGE_MODEL.iterdir()) == before
+    mine = tmp_path / "artefact"
+    shutil.copytree(EDGE_MODEL, mine)
+    from adfl_deploy.cli.evaluate import default_out
+
+    assert default_out(mine) == mine.resolve() / "eval"  # a user's own artefact: next to it, as before
+    assert main(["eval", "nowhere-model"]) == 2
+    assert "shipped model: edge, baseline" in one_error_line(capsys.readouterr().err, "eval")
+
+
 def test_eval_prints_no_table_when_it_fails(tmp_path, capsys, test_set):
     broken = tmp_path / "broken"
     shutil.copytree(test_set, broken)
