@@ -14,8 +14,11 @@ The store is opened read-only (``mode=ro``) and re-read on every request, so a l
 identities appear as they are committed. Every read runs on a worker thread (one connection,
 one lock), and the model embeds an upload under its own lock, so a slow query or the first
 search loading the model never stalls the event loop (the MJPEG streams, the other requests).
-With ``token`` set every request needs it (header ``Authorization: Bearer TOKEN``, or
-``?token=TOKEN`` for links and images): 401 otherwise. With ``allowed_hosts`` (what ``adfl
+With ``token`` set every request needs it (header ``Authorization: Bearer TOKEN``, the
+``adfl_token`` cookie, or ``?token=TOKEN``): 401 otherwise. Opening the page as ``/?token=TOKEN``
+(the link ``adfl serve`` prints) answers with that cookie (HttpOnly, SameSite=Strict) and a
+redirect to ``/``, so the token leaves the address bar, the history and every later URL: the
+page's images and streams then carry the cookie. With ``allowed_hosts`` (what ``adfl
 serve`` passes when it binds to this machine only) a request whose ``Host`` header names another
 server is refused (400): a web page elsewhere cannot rebind its own name to 127.0.0.1 and read
 the gallery through the browser. A store that cannot be read is a one-line JSON error (500).
@@ -29,11 +32,12 @@ import hmac
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 
@@ -194,27 +198,42 @@ class _HostMiddleware:
         await self.app(scope, receive, send)
 
 
+#: the cookie that carries the access token after the first page load
+TOKEN_COOKIE = "adfl_token"
+
+
 class _TokenMiddleware:
-    """401 unless the request carries the token (``Authorization: Bearer`` or ``?token=``)."""
+    """401 unless the request carries the token (``Authorization: Bearer``, the cookie or
+    ``?token=``); the page opened with ``?token=`` is redirected to itself without it, with
+    the cookie set."""
 
     def __init__(self, app, token: str) -> None:
         self.app = app
         self.token = token.encode()
+
+    def _matches(self, given: str) -> bool:
+        return bool(given) and hmac.compare_digest(given.encode(), self.token)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):  # lifespan
             await self.app(scope, receive, send)
             return
         request = Request(scope) if scope["type"] == "http" else WebSocket(scope, receive, send)
-        given = request.query_params.get("token") or ""
         auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), self.token):
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        in_query = request.query_params.get("token") or ""
+        if not any(self._matches(g) for g in (bearer, request.cookies.get(TOKEN_COOKIE, ""), in_query)):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
             response = JSONResponse({"error": "missing or wrong access token (?token=... or Authorization: Bearer ...)"}, 401)
+            await response(scope, receive, send)
+            return
+        if scope["type"] == "http" and request.method == "GET" and request.url.path == "/" and self._matches(in_query):
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            response = RedirectResponse("/" + (f"?{urlencode(rest)}" if rest else ""), 303)
+            response.set_cookie(TOKEN_COOKIE, self.token.decode(), httponly=True, samesite="strict", path="/")
+            response.headers["Cache-Control"] = "no-store"
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

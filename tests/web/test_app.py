@@ -123,6 +123,22 @@ def test_a_token_is_required_when_set(store):
         assert client.post("/api/search", content=b"x").status_code == 401
 
 
+def test_the_page_opened_with_its_token_moves_it_to_a_cookie(store):
+    """The printed link's ``?token=`` would stay in the address bar, the history and every image
+    URL: the page answers with an HttpOnly cookie and a redirect to itself without it."""
+    with TestClient(create_app(store, token="s3cret")) as client:
+        r = client.get("/?token=s3cret&x=1", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/?x=1"
+        cookie = r.headers["set-cookie"].lower()
+        assert cookie.startswith("adfl_token=s3cret") and "httponly" in cookie and "samesite=strict" in cookie
+        assert client.get("/").status_code == 200  # the client now sends the cookie
+        assert client.get("/api/run").status_code == 200
+        assert client.get("/api/run?token=s3cret", follow_redirects=False).status_code == 200  # only the page redirects
+    with TestClient(create_app(store, token="s3cret"), cookies={"adfl_token": "wrong"}) as client:
+        assert client.get("/api/run").status_code == 401
+        assert client.get("/?token=wrong", follow_redirects=False).status_code == 401
+
+
 def test_a_search_with_another_model_than_the_runs_is_refused(store):
     with TestClient(create_app(store, model="")) as client:  # the shipped edge model, not the colour histogram
         query = person(COLOURS[1], np.random.default_rng(5))

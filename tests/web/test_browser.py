@@ -110,12 +110,22 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(run):
+    yield from serve(run)
+
+
+@pytest.fixture
+def server_with_token(run):
+    yield from serve(run, token="s3cret")
+
+
+def serve(run, token=None):
     import uvicorn
 
     from adfl_deploy.web.app import create_app
 
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(run / "adfl.db"), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(run / "adfl.db", token=token)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
@@ -157,5 +167,26 @@ def test_the_page_shows_the_runs_identities_and_finds_a_person_by_upload(scene, 
         shot.parent.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(shot))
         assert cv2.imread(str(shot)) is not None
+    finally:
+        driver.quit()
+
+
+def test_with_a_token_the_page_drops_it_from_the_address_and_still_loads_everything(run, server_with_token):
+    """Opened through the link ``adfl serve --token`` prints, the page ends at ``/`` (the token
+    moved to a cookie) and its gallery, thumbnails and mosaic still load."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    try:
+        driver.get(server_with_token + "?token=s3cret")
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gallery .card")) == len(run_identities(run)))
+        assert "token" not in driver.current_url
+        wait.until(
+            lambda d: d.execute_script(
+                "return [...document.images].length > 1 && [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+            )
+        )
     finally:
         driver.quit()
