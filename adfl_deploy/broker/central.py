@@ -44,6 +44,9 @@ from adfl_deploy.timing import latency_window
 log = logging.getLogger(__name__)
 
 GROUP = "associators"
+#: association settings this associator applies itself (its galleries, its per-camera centring):
+#: a node whose hello reports another value was set up for a different associator
+CENTRAL_SETTINGS = ("gallery_entries", "camera_centring", "camera_centring_prior", "camera_centring_window")
 #: the associator's track id of a node's track: its run's index on that camera x RUN_STRIDE +
 #: the node's track id, so a node that restarts (track ids from 1 again) never continues the
 #: previous run's tracks
@@ -362,16 +365,19 @@ class CentralAssociator:
                 assoc.match_threshold,
             )
             self.counts["threshold_mismatch"] += 1
-        rule = m.info.get("gallery_entries")
-        if rule is not None and rule != assoc.config.gallery_entries:
-            log.warning(
-                "associate: node %s keeps gallery_entries=%s, this associator %s (set it with --set gallery_entries=%s)",
-                m.node,
-                rule,
-                assoc.config.gallery_entries,
-                rule,
-            )
-            self.counts["settings_mismatch"] += 1
+        for name in CENTRAL_SETTINGS:
+            theirs, ours = m.info.get(name), getattr(assoc.config, name)
+            if theirs is not None and theirs != ours:
+                log.warning(
+                    "associate: node %s keeps %s=%s, this associator %s (set it with --set %s=%s)",
+                    m.node,
+                    name,
+                    theirs,
+                    ours,
+                    name,
+                    theirs,
+                )
+                self.counts["settings_mismatch"] += 1
         balance = m.info.get("white_balance")  # the first node to tell sets what the others should do
         if balance is not None:
             self._white_balance = self._white_balance or (m.node, balance)

@@ -674,7 +674,7 @@ def test_a_threshold_from_before_centring_is_used_on_raw_embeddings(broker):
     assert assoc.centring is None and assoc.match_threshold == 0.3
 
 
-def test_a_node_with_another_gallery_rule_is_warned_about(broker, caplog):
+def test_a_node_with_another_gallery_rule_or_centring_is_warned_about(broker, caplog):
     """The gallery rule is the associator's: a node that keeps another one (an older version, or
     set by hand) is named in one warning and counted, not silently overruled."""
     from adfl_deploy.broker.central import CentralAssociator
@@ -686,6 +686,12 @@ def test_a_node_with_another_gallery_rule_is_warned_about(broker, caplog):
         central._check_hello(msgs.Message("hello", node, f"run-{node}", 1, 0.0, info=info))
     assert central.counts["settings_mismatch"] == 1
     assert "node n2 keeps gallery_entries=update, this associator tracklet" in caplog.text
+    # the same for camera centring, which the associator does too; a node that agrees is not counted
+    for node, centring in (("n3", True), ("n4", False)):
+        info = json.loads(msgs.hello(node, f"run-{node}", 1, [f"cam-{node}"], {"camera_centring": centring})["info"])
+        central._check_hello(msgs.Message("hello", node, f"run-{node}", 1, 0.0, info=info))
+    assert central.counts["settings_mismatch"] == 2
+    assert "node n4 keeps camera_centring=False, this associator True" in caplog.text
 
 
 def test_nodes_that_white_balance_differently_are_warned_about(broker, caplog):
