@@ -9,13 +9,19 @@ embedding), under the constraints users expect:
   a track in another camera that is still being seen;
 - optional camera-transition windows (a small topology: camera A -> B takes between t_min and
   t_max seconds), also learned online from confident links;
-- handover: someone who has just left a camera (live nowhere, last seen at most
-  ``handover_seconds`` ago) or whose walk fits a window may match on weaker appearance
-  (``transition_relax`` x the threshold), but only when that pairing is the one plausible
-  pairing for both the tracklet and the identity - look-alikes who walked off together are left
-  to appearance alone, since the relaxed threshold cannot tell them apart;
+- handover (off by default since 2026-12-03, ``transition_relax``): someone who has just left a
+  camera (live nowhere, last seen at most ``handover_seconds`` ago) or whose walk fits a window
+  may match on weaker appearance (``transition_relax`` x the threshold), but only when that
+  pairing is the one plausible pairing for both the tracklet and the identity - look-alikes who
+  walked off together are left to appearance alone, since the relaxed threshold cannot tell
+  them apart;
 - a match needs a distance below ``match_threshold``; otherwise a new identity starts. Left
-  empty, the pipeline calibrates it for its embedding (``adfl_deploy.association.calibration``).
+  empty, the pipeline calibrates it for its embedding (``adfl_deploy.association.calibration``);
+- a new track that is near an identity but not under the threshold is not decided yet: it waits
+  up to ``unsure_wait_seconds`` for more crops (``associate`` returns no decision for it, and is
+  asked again with its next descriptor); a track that ends is decided at once (``final``).
+  Most wrong links were decided on a relaxed threshold, most missed ones sat just above the
+  strict one: a few more crops sort both out.
 
 Late evidence may show that two identities are one person: they are merged into the older id
 and the merge is a decision of its own, so earlier records are never rewritten silently.
@@ -53,7 +59,7 @@ MERGE_FRACTION = 0.5
 
 
 #: field -> the behaviour a config pickled before the field existed had
-PICKLED_BEFORE = {"gallery_entries": "update"}
+PICKLED_BEFORE = {"gallery_entries": "update", "unsure_wait_seconds": 0.0}
 
 
 @dataclass(frozen=True)
@@ -82,9 +88,10 @@ class AssociationConfig:
     learn_transitions: bool = True
     #: a candidate whose transit fits a learned or known window (or, before one is known, who
     #: has just left a camera: ``handover_seconds``) may match up to this factor x
-    #: match_threshold, when it is the only plausible pairing for both sides; 1 = appearance
-    #: alone decides
-    transition_relax: float = 1.3
+    #: match_threshold, when it is the only plausible pairing for both sides (after
+    #: ``unsure_wait_seconds``); 1 = appearance alone decides (the default since 2026-12-03:
+    #: waiting for more crops links more of the same people and far fewer wrong ones; 1.3 before)
+    transition_relax: float = 1.0
     #: before a camera pair has a learned or known window, an identity that left a camera at
     #: most this many seconds ago (and is live nowhere) counts as walking over: it gets the
     #: ``transition_relax`` threshold too; 0 = only learned or known windows relax
@@ -102,6 +109,16 @@ class AssociationConfig:
     evidence: Literal["whole", "any"] = "whole"
     #: a new track is linked after this long at the latest, whatever its evidence
     max_delay_seconds: float = 2.0
+    #: a new track that is not under the match threshold of any identity but near one (a
+    #: feasible identity within ``unsure_margin`` x the threshold) waits up to this long, from
+    #: when it was first offered, for more crops: they often bring the right identity under the
+    #: threshold or move a look-alike away. Only then may it link at a relaxed threshold
+    #: (``transition_relax``) or start a new identity; links under the match threshold never
+    #: wait, and a track that ends first is decided with what it has. 0 = decide at once
+    #: (until 2026-12-03)
+    unsure_wait_seconds: float = 4.0
+    #: "near" for ``unsure_wait_seconds``, as a factor of the match threshold
+    unsure_margin: float = 1.3
     #: compare embeddings with each camera's running mean taken out (its colour cast, blur and
     #: background, shared by everyone it sees; ``adfl_deploy.association.camera_centring``);
     #: the calibrated threshold is then calibrated on centred embeddings too
@@ -131,6 +148,10 @@ class AssociationConfig:
             )
         if self.min_evidence < 1 or not 0 <= self.max_delay_seconds <= 60:
             raise ConfigError("association: min_evidence must be >= 1 and max_delay_seconds in [0, 60]")
+        if not 0 <= self.unsure_wait_seconds <= 60:
+            raise ConfigError(f"association.unsure_wait_seconds: {self.unsure_wait_seconds}; use seconds in [0, 60], 0 = no wait")
+        if not 1.0 <= self.unsure_margin <= 2.0:
+            raise ConfigError(f"association.unsure_margin: {self.unsure_margin}; use a factor in [1, 2], e.g. 1.3")
         if self.false_match_rate is not None and not 0.0 < self.false_match_rate < 1.0:
             raise ConfigError(f"association.false_match_rate: {self.false_match_rate}; use a share in (0, 1), e.g. 0.01")
         if not 1 <= self.camera_centring_window <= 10**7:
@@ -277,6 +298,9 @@ class Associator:
     #: per-camera centring (``AssociationConfig.camera_centring``); None also for associators
     #: pickled before it existed (``adfl associate`` snapshots), which matched raw embeddings
     centring: CameraCentring | None = None
+    #: (camera, track id) -> time it was first offered, for new tracks not linked yet
+    #: (``unsure_wait_seconds``); None in associators pickled before it existed
+    waiting: dict | None = None
 
     def __init__(self, config: AssociationConfig = AssociationConfig()) -> None:
         self.config = config
@@ -291,6 +315,7 @@ class Associator:
         #: close identity pairs that could not merge yet (re-checked every tick)
         self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
+        self.waiting = {}
         self.centring = (
             CameraCentring(config.camera_centring_prior, config.camera_centring_window) if config.camera_centring else None
         )
@@ -370,22 +395,31 @@ class Associator:
         gid = self.assignment.get((camera, track_id))
         if gid is not None and gid in self.identities:
             self.identities[gid].seen[camera] = (None, time)
+        if self.waiting:
+            self.waiting.pop((camera, track_id), None)
 
-    def _match(self, new: list[Tracklet], dist: np.ndarray) -> dict[int, int]:
-        """Row in ``new`` -> global id, by minimum-cost assignment over feasible candidates;
-        ``dist``: (len(new), bank rows) distances. Only rows within the match threshold are
-        checked for feasibility, so the Python work does not grow with the identities."""
-        loosest = self.match_threshold * self.config.transition_relax
+    def _match(self, new: list[Tracklet], dist: np.ndarray, final: bool = False) -> tuple[dict[int, int], set[int]]:
+        """(row in ``new`` -> global id, rows that wait for more crops), by minimum-cost
+        assignment over feasible candidates; ``dist``: (len(new), bank rows) distances. Only
+        rows within the match threshold are checked for feasibility, so the Python work does
+        not grow with the identities."""
+        relaxed_limit = self.match_threshold * self.config.transition_relax
+        near_limit = self.match_threshold * self.config.unsure_margin if self.config.unsure_wait_seconds else 0.0
+        loosest = max(relaxed_limit, near_limit)
         close = np.flatnonzero((dist < loosest).any(axis=0))
         if not len(close):
-            return {}
+            return {}, set()
         ids = [int(self.bank.owner[c]) for c in close]
         cost = np.full((len(new), len(close)), INFEASIBLE)
-        plausible = np.zeros((len(new), len(close)), bool)  # feasible and within the loosest threshold
+        plausible = np.zeros((len(new), len(close)), bool)  # feasible and within the relaxed threshold
+        near = np.zeros((len(new), len(close)), bool)  # feasible and within unsure_margin x the threshold
         for j, (col, gid) in enumerate(zip(close, ids)):
             identity = self.identities.get(gid)
             for i, t in enumerate(new):
                 if identity is None or dist[i, col] >= loosest or not self._feasible(identity, t):
+                    continue
+                near[i, j] = dist[i, col] < near_limit
+                if dist[i, col] >= relaxed_limit:
                     continue
                 plausible[i, j] = True
                 if dist[i, col] < self._threshold(identity, t):
@@ -395,14 +429,33 @@ class Associator:
         relaxed = (cost < INFEASIBLE) & (cost >= self.match_threshold)
         crowded = (plausible.sum(axis=1, keepdims=True) > 1) | (plausible.sum(axis=0, keepdims=True) > 1)
         cost[relaxed & crowded] = INFEASIBLE
+        young = self._may_wait(new, final)
+        cost[young[:, None] & relaxed] = INFEASIBLE  # a relaxed link waits for more crops first
         rows, cols = linear_sum_assignment(cost)
-        return {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < INFEASIBLE}
+        matched = {r: ids[c] for r, c in zip(rows, cols) if cost[r, c] < INFEASIBLE}
+        unsure = {i for i in np.flatnonzero(young & near.any(axis=1)).tolist() if i not in matched}
+        return matched, unsure
 
-    def associate(self, tracklets: list[Tracklet]) -> list[Decision]:
+    def _may_wait(self, new: list[Tracklet], final: bool) -> np.ndarray:
+        """Which of ``new`` were first offered less than ``unsure_wait_seconds`` ago (none
+        when ``final``: a track that ends is decided with what it has)."""
+        wait = self.config.unsure_wait_seconds
+        young = np.zeros(len(new), bool)
+        if final or not wait:
+            return young
+        if self.waiting is None:
+            self.waiting = {}
+        for i, t in enumerate(new):
+            young[i] = t.time - self.waiting.setdefault((t.camera, t.track_id), t.time) < wait
+        return young
+
+    def associate(self, tracklets: list[Tracklet], final: bool = False) -> list[Decision]:
         """Update identities with this tick's tracklets; returns the decisions made (new
         assignments, then merges), in order. Tracks that already have an identity add their
         evidence first; then one matrix product gives every tracklet's distance to every
-        identity, for matching the new ones and for finding merge candidates."""
+        identity, for matching the new ones and for finding merge candidates. A new track
+        near an identity but not under the threshold may get no decision yet
+        (``unsure_wait_seconds``); ``final``: decide every new track now (it is ending)."""
         now = max((t.time for t in tracklets), default=0.0)
         self._retire(now)
         if self.centring is not None:
@@ -417,10 +470,14 @@ class Associator:
                 owner[i] = gid
         new_rows = [i for i in range(len(tracklets)) if i not in owner]
         dist = 1.0 - self.bank.similarity(np.stack([t.embedding for t in tracklets])).astype(np.float64) if tracklets else None
-        matched = self._match([tracklets[i] for i in new_rows], dist[new_rows]) if new_rows else {}
+        matched, unsure = self._match([tracklets[i] for i in new_rows], dist[new_rows], final) if new_rows else ({}, set())
         for k, i in enumerate(new_rows):
             t = tracklets[i]
             gid = matched.get(k)
+            if gid is None and k in unsure:
+                continue  # no decision yet: it waits for more crops
+            if self.waiting:
+                self.waiting.pop((t.camera, t.track_id), None)
             if gid is not None and self.config.learn_transitions:
                 self._learn(self.identities[gid], t, dist[i])
             if gid is None:
@@ -452,6 +509,8 @@ class Associator:
         pairs = set()
         rows, cols = np.nonzero(dist < self.merge_threshold)
         for i, col in zip(rows.tolist(), cols.tolist()):
+            if i not in owner:
+                continue  # a track waiting for more crops belongs to no identity yet
             other = int(self.bank.owner[col])
             if other and other != owner[i]:
                 pairs.add((min(owner[i], other), max(owner[i], other)))
@@ -459,6 +518,8 @@ class Associator:
             every = np.stack([t.embedding for t in tracklets])
             close = np.argwhere(1.0 - every @ every[new_rows].T < self.merge_threshold)
             for i, k in close.tolist():
+                if i not in owner or new_rows[k] not in owner:
+                    continue
                 a, b = owner[i], owner[new_rows[k]]
                 if a != b:
                     pairs.add((min(a, b), max(a, b)))

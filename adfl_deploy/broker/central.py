@@ -46,7 +46,13 @@ log = logging.getLogger(__name__)
 GROUP = "associators"
 #: association settings this associator applies itself (its galleries, its per-camera centring):
 #: a node whose hello reports another value was set up for a different associator
-CENTRAL_SETTINGS = ("gallery_entries", "camera_centring", "camera_centring_prior", "camera_centring_window")
+CENTRAL_SETTINGS = (
+    "gallery_entries",
+    "camera_centring",
+    "camera_centring_prior",
+    "camera_centring_window",
+    "unsure_wait_seconds",
+)
 #: the associator's track id of a node's track: its run's index on that camera x RUN_STRIDE +
 #: the node's track id, so a node that restarts (track ids from 1 again) never continues the
 #: previous run's tracks
@@ -231,7 +237,7 @@ class CentralAssociator:
                 for m in batch:
                     if m.kind == "tr":
                         if m.key not in assoc.assignment:  # a single process links an ending track only without an id
-                            decisions += assoc.associate([m.tracklet])
+                            decisions += assoc.associate([m.tracklet], final=True)
                     elif m.kind == "end":
                         assoc.end_track(m.camera, m.track_id, m.time)
                 continue

@@ -259,6 +259,7 @@ class RemoteAssociator:
             "camera_centring_prior": self.config.camera_centring_prior,
             "camera_centring_window": self.config.camera_centring_window,
             "gallery_entries": self.config.gallery_entries,
+            "unsure_wait_seconds": self.config.unsure_wait_seconds,
             "white_balance": self.white_balance,
         }
 

@@ -365,11 +365,12 @@ class Pipeline:
         its rows and its sighting are not lost."""
         key = (camera, tid)
         descriptor = self.scheduler.descriptor(key)
-        if key in self.associator.assignment or descriptor is None:
-            return
+        if self.associator.assignment.get(key) is not None or descriptor is None:
+            return  # decided (a remote associator's answer may still be on its way: it ignores this)
+        ending = [Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]
         # a remote associator (adfl_deploy.broker) sends these apart from the tick's batch
-        associate = getattr(self.associator, "associate_ending", self.associator.associate)
-        for decision in associate([Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]):
+        remote = getattr(self.associator, "associate_ending", None)
+        for decision in remote(ending) if remote else self.associator.associate(ending, final=True):
             self._publish_decision(decision)
 
     def _publish_decision(self, decision) -> None:

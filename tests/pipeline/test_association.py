@@ -148,7 +148,9 @@ def test_a_config_pickled_before_gallery_entries_keeps_every_update():
 
     old = AssociationConfig(match_threshold=0.3)
     object.__delattr__(old, "gallery_entries")  # what a snapshot of an older version holds
+    object.__delattr__(old, "unsure_wait_seconds")
     assert pickle.loads(pickle.dumps(old)).gallery_entries == "update"
+    assert pickle.loads(pickle.dumps(old)).unsure_wait_seconds == 0.0  # it decided at once
     for rule in ("update", "tracklet"):
         assert pickle.loads(pickle.dumps(AssociationConfig(gallery_entries=rule))).gallery_entries == rule
 
@@ -203,6 +205,8 @@ def test_a_live_identity_never_retires():
         ("forget_after_seconds", -1.0),
         ("false_match_rate", 0.0),
         ("evidence", "most"),
+        ("unsure_wait_seconds", -1.0),
+        ("unsure_margin", 0.9),
     ],
 )
 def test_out_of_range_association_config_is_refused(field, value):
@@ -320,6 +324,7 @@ def test_the_bounded_associator_decides_exactly_as_checking_every_pair(seed, ent
         transition_relax=1.3,
         handover_seconds=2.0,
         camera_centring=False,  # the reference compares the embeddings as given
+        unsure_wait_seconds=0.0,  # the reference decides every new track at once
     )
     people = rng.normal(size=(12, 6))
     fast, ref = Associator(cfg), AllPairsReference(cfg)
@@ -401,13 +406,17 @@ def test_a_transit_faster_than_the_learned_minimum_is_rejected():
 
 
 def test_a_transit_inside_a_window_may_match_on_weaker_appearance():
-    base = AssociationConfig(match_threshold=0.3, transitions={"cam1->cam2": (2.0, 6.0)})
+    base = AssociationConfig(match_threshold=0.3, transitions={"cam1->cam2": (2.0, 6.0)}, unsure_wait_seconds=0.0)
     weak = unit(1, 1.1)  # cosine distance 1 - 1/sqrt(2.21) = 0.327 to unit(1, 0): above 0.3, under 1.2 x 0.3
     for relax, same in ((1.0, False), (1.2, True)):
         assoc = Associator(dataclasses.replace(base, transition_relax=relax))
         g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
         assoc.end_track("cam1", 1, 1.0)
         assert (ids(assoc, [Tracklet("cam2", 1, weak, 4.0)])[("cam2", 1)] == g) is same
+
+
+#: relaxed links decided on the first tracklet (no wait for more crops)
+HANDOVER = AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0, unsure_wait_seconds=0.0)
 
 
 def test_someone_who_just_left_a_camera_may_match_on_weaker_appearance_for_handover_seconds():
@@ -423,7 +432,13 @@ def test_someone_who_just_left_a_camera_may_match_on_weaker_appearance_for_hando
     ]
     for relax, handover, gap, same in cases:
         assoc = Associator(
-            AssociationConfig(match_threshold=0.3, transition_relax=relax, handover_seconds=handover, learn_transitions=False)
+            AssociationConfig(
+                match_threshold=0.3,
+                transition_relax=relax,
+                handover_seconds=handover,
+                learn_transitions=False,
+                unsure_wait_seconds=0.0,  # decided on the first tracklet
+            )
         )
         g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
         assoc.end_track("cam1", 1, 1.0)
@@ -432,7 +447,7 @@ def test_someone_who_just_left_a_camera_may_match_on_weaker_appearance_for_hando
     # two look-alikes (0.2 apart: not one person by the 0.18 merge threshold) left cam1
     # together: a weak match to either is not taken on the relaxed threshold, appearance alone
     # must decide between them; a clearly close one still matches
-    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    assoc = Associator(HANDOVER)
     got = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0), Tracklet("cam1", 2, unit(0.8, 0.6, 0), 0.0)])
     for track in (1, 2):
         assoc.end_track("cam1", track, 1.0)
@@ -441,12 +456,12 @@ def test_someone_who_just_left_a_camera_may_match_on_weaker_appearance_for_hando
     close = unit(1, -0.2, 0)  # 0.019 from the first, 0.333 from the second
     assert ids(assoc, [Tracklet("cam3", 6, close, 3.0)])[("cam3", 6)] == got[("cam1", 1)]
     # ... and with only one of them gone, the vague one is taken on the relaxed threshold
-    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    assoc = Associator(HANDOVER)
     alone = ids(assoc, [Tracklet("cam1", 1, unit(1, 0, 0), 0.0)])[("cam1", 1)]
     assoc.end_track("cam1", 1, 1.0)
     assert ids(assoc, [Tracklet("cam2", 5, vague, 3.0)])[("cam2", 5)] == alone
     # still live in cam1 (its track not ended): no relaxation, the weak look-alike is someone else
-    assoc = Associator(AssociationConfig(match_threshold=0.3, transition_relax=1.2, handover_seconds=8.0))
+    assoc = Associator(HANDOVER)
     g = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
     assert ids(assoc, [Tracklet("cam2", 1, weak, 3.0)])[("cam2", 1)] != g
 
@@ -518,3 +533,134 @@ def test_a_person_is_seen_whole_only_inside_the_picture_and_apart_from_others():
         sched.add(d.key, unit(1, 0), d.quality, d.whole)
     assert [sched.evidence(("cam", t), whole_only=True) for t in range(1, 6)] == [0, 1, 0, 0, 0]
     assert [sched.evidence(("cam", t), whole_only=False) for t in range(1, 6)] == [1] * 5
+
+
+# cosine distances by hand, threshold 0.3, "near" = under 1.3 x 0.3 = 0.39:
+WEAK = (1, 1.1)  # 1 - 1/sqrt(2.21) = 0.327 from (1, 0): near, not under the threshold
+GOOD = (1, 0.2)  # 1 - 1/sqrt(1.04) = 0.0194 from (1, 0)
+FAR = (0, 1)  # 1.0 from (1, 0)
+
+
+def _left_cam1(**config) -> tuple[Associator, int]:
+    """An associator that saw one person, unit(1, 0), in cam1 from 0 s until 1 s."""
+    cfg = AssociationConfig(match_threshold=0.3, camera_centring=False, learn_transitions=False, **config)
+    assoc = Associator(cfg)
+    gid = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 1.0)
+    return assoc, gid
+
+
+def test_a_track_near_an_identity_waits_for_more_crops_and_then_links():
+    assoc, gid = _left_cam1()
+    assert assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)]) == []  # near: no decision yet
+    assert ("cam2", 7) not in assoc.assignment and assoc.global_ids == {gid}
+    assert assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 6.9)]) == []  # 3.9 s: still waiting
+    decisions = assoc.associate([Tracklet("cam2", 7, unit(*GOOD), 7.0)])  # a better view comes in time
+    assert [(d.global_id, d.new) for d in decisions] == [(gid, False)]
+    assert assoc.waiting == {}
+
+
+def test_after_the_wait_an_unsure_track_starts_a_new_identity_unless_relaxed_links_are_on():
+    assoc, gid = _left_cam1()
+    assert assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)]) == []
+    (decision,) = assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 7.0)])  # 4 s of waiting: decided
+    assert decision.new and decision.global_id != gid
+    # with handover relaxation (1.2 x 0.3 = 0.36 > 0.327), the same wait ends in a link
+    assoc, gid = _left_cam1(transition_relax=1.2, handover_seconds=8.0)
+    assert assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)]) == []  # a relaxed link waits too
+    (decision,) = assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 7.0)])
+    assert (decision.global_id, decision.new) == (gid, False)
+
+
+def test_clear_cases_never_wait_and_an_ending_track_is_decided_at_once():
+    assoc, gid = _left_cam1()
+    (far,) = assoc.associate([Tracklet("cam2", 7, unit(*FAR), 3.0)])  # nobody near: a new id now
+    assert far.new
+    (good,) = assoc.associate([Tracklet("cam3", 8, unit(*GOOD), 3.0)])  # under the threshold: linked now
+    assert (good.global_id, good.new) == (gid, False)
+    assoc, gid = _left_cam1()
+    assert assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)]) == []
+    (ending,) = assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.5)], final=True)  # it ends: decide
+    assert ending.new and assoc.waiting == {}
+    # the wait is off with 0 (as before 2026-12-03), and a track that ends while waiting is forgotten
+    assoc, gid = _left_cam1(unsure_wait_seconds=0.0)
+    (now,) = assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)])
+    assert now.new
+    assoc, gid = _left_cam1()
+    assoc.associate([Tracklet("cam2", 7, unit(*WEAK), 3.0)])
+    assoc.end_track("cam2", 7, 3.5)
+    assert assoc.waiting == {}
+
+
+def test_a_waiting_track_belongs_to_no_identity_for_merges():
+    """A waiting track is in no identity's gallery and takes part in no merge check, even when
+    it is closer than the merge threshold to an identity it cannot join."""
+    assoc = Associator(AssociationConfig(match_threshold=0.3, camera_centring=False, learn_transitions=False))
+    a = ids(assoc, [Tracklet("cam2", 1, unit(1, 0), 0.0)])[("cam2", 1)]
+    b = ids(assoc, [Tracklet("cam1", 5, unit(*WEAK), 0.0)])[("cam1", 5)]  # a is live elsewhere: a new id
+    assoc.end_track("cam1", 5, 1.0)
+    # a second track in cam2 looks exactly like a (distance 0) but a is live there: infeasible;
+    # b, 0.327 away and gone from cam1, is near: the new track waits
+    decisions = assoc.associate([Tracklet("cam2", 1, unit(1, 0), 3.0), Tracklet("cam2", 2, unit(1, 0), 3.0)])
+    assert decisions == [] and ("cam2", 2) not in assoc.assignment
+    assert assoc.global_ids == {a, b}
+
+
+class _Constant:
+    """An embedder that sees everyone as one vector: every track is exactly as near someone."""
+
+    name, backend, precision = "constant", "test", "fp32"
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = np.asarray(vector, np.float32)
+
+    def embed(self, crops: list) -> np.ndarray:
+        return np.tile(self.vector, (len(crops), 1))
+
+
+def test_tracks_that_wait_until_they_end_or_the_run_ends_get_an_id_and_keep_every_row(shared, tmp_path):
+    """Every track of the clip is near someone who left another camera just before (0.327,
+    threshold 0.3) and never gets closer: with a 60 s wait none is decided on live evidence,
+    each is decided when it ends or when the run does, and the MOT file holds the same frames
+    and boxes as when every track is decided at once."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_library import VIDEO, short_clip
+
+    from adfl_deploy.events import TrackEnded, TrackStarted
+    from adfl_deploy.pipeline import CameraSource, Pipeline
+    from adfl_deploy.pipeline.sinks import MotSink
+    from adfl_deploy.tracking import TrackerConfig, create_detector
+
+    clip = short_clip(shared / VIDEO, tmp_path / "clip.mp4", 40, 80)
+    rows, decisions, ended = {}, {}, {}
+    for wait in (0.0, 60.0):
+        cfg = AssociationConfig(
+            match_threshold=0.3, camera_centring=False, learn_transitions=False, min_evidence=1, unsure_wait_seconds=wait
+        )
+        assoc = Associator(cfg)
+        assoc.associate([Tracklet("elsewhere", 1, unit(1, 0), -2.0)])
+        assoc.end_track("elsewhere", 1, -1.0)
+        pipeline = Pipeline(
+            [CameraSource("cam", str(clip))], {"cam": create_detector("motion")}, _Constant(unit(*WEAK)), assoc, TrackerConfig()
+        )
+        events = []
+        pipeline.subscribe(events.append)
+        pipeline.subscribe(MotSink(tmp_path / f"mot{wait:g}", ["cam"]))
+        while pipeline.step():
+            pass
+        pipeline.close("test")
+        table = np.loadtxt(tmp_path / f"mot{wait:g}" / "cam.txt", delimiter=",", ndmin=2)
+        rows[wait] = sorted(map(tuple, table[:, [0, 2, 3, 4, 5]].round(2).tolist()))
+        decisions[wait] = [e for e in events if isinstance(e, GlobalIdAssigned)]
+        ended[wait] = {e.track_id: e.time for e in events if isinstance(e, TrackEnded)}
+        started = {e.track_id for e in events if isinstance(e, TrackStarted)}
+    assert rows[0.0] and rows[60.0] == rows[0.0]
+    assert {d.track_id for d in decisions[60.0]} == {d.track_id for d in decisions[0.0]} <= started
+    last = max(d.time for d in decisions[60.0])
+    new = [d for d in decisions[60.0] if d.new]  # the rest join them under the threshold, at once
+    assert new and all(d.global_id != 1 for d in decisions[60.0])  # nobody is taken for the one who left
+    for d in new:
+        assert d.time == ended[60.0].get(d.track_id, last)  # decided when it ended, or when the run did
+    assert not assoc.waiting
