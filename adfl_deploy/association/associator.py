@@ -117,7 +117,8 @@ class AssociationConfig:
     #: wait, and a track that ends first is decided with what it has. 0 = decide at once
     #: (until 2026-12-03)
     unsure_wait_seconds: float = 4.0
-    #: "near" for ``unsure_wait_seconds``, as a factor of the match threshold
+    #: "near" for ``unsure_wait_seconds``, as a factor of the match threshold (at least
+    #: ``transition_relax``: a track that may link on the relaxed threshold waits first)
     unsure_margin: float = 1.3
     #: compare embeddings with each camera's running mean taken out (its colour cast, blur and
     #: background, shared by everyone it sees; ``adfl_deploy.association.camera_centring``);
@@ -404,7 +405,10 @@ class Associator:
         rows within the match threshold are checked for feasibility, so the Python work does
         not grow with the identities."""
         relaxed_limit = self.match_threshold * self.config.transition_relax
-        near_limit = self.match_threshold * self.config.unsure_margin if self.config.unsure_wait_seconds else 0.0
+        # a young track waits while a relaxed link is possible too, so relaxation wider than the
+        # margin still links after the wait instead of starting a new identity at once
+        near_factor = max(self.config.unsure_margin, self.config.transition_relax)
+        near_limit = self.match_threshold * near_factor if self.config.unsure_wait_seconds else 0.0
         loosest = max(relaxed_limit, near_limit)
         close = np.flatnonzero((dist < loosest).any(axis=0))
         if not len(close):

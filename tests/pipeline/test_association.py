@@ -572,6 +572,18 @@ def test_after_the_wait_an_unsure_track_starts_a_new_identity_unless_relaxed_lin
     assert (decision.global_id, decision.new) == (gid, False)
 
 
+def test_relaxation_wider_than_the_margin_still_links_after_the_wait():
+    """A handover candidate between ``unsure_margin`` (1.3 x) and ``transition_relax`` (1.5 x)
+    waits like a near one and is then linked on the relaxed threshold, as without the wait."""
+    wider = (1, 1.5)  # 1 - 1/sqrt(3.25) = 0.445 from (1, 0): 1.48 x the 0.3 threshold
+    for wait in (0.0, 4.0):
+        assoc, gid = _left_cam1(transition_relax=1.5, handover_seconds=8.0, unsure_wait_seconds=wait)
+        first = assoc.associate([Tracklet("cam2", 7, unit(*wider), 3.0)])
+        assert (first == []) is bool(wait)
+        (decision,) = first or assoc.associate([Tracklet("cam2", 7, unit(*wider), 7.0)])
+        assert (decision.global_id, decision.new) == (gid, False)
+
+
 def test_clear_cases_never_wait_and_an_ending_track_is_decided_at_once():
     assoc, gid = _left_cam1()
     (far,) = assoc.associate([Tracklet("cam2", 7, unit(*FAR), 3.0)])  # nobody near: a new id now
