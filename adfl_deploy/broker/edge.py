@@ -6,12 +6,13 @@ pipeline's events (tick marks, crop qualities, stats in ``summary.json`` under `
 
 - ``associate(tracklets)`` publishes one ``tr`` message per tracklet and returns the decisions
   for this node's cameras that arrived on the decision stream since the last call (no wait);
-- ``associate_ending`` (a track that ends, or the run closes, before it had an id: the
-  pipeline links it with what it has) and ``end_track`` publish with their phase, so the
-  central associator can run them in the same order as a single process;
-- ``assignment`` answers ``key in assignment`` for every track that was *sent* (in one
-  process such a track has its id at once, and the pipeline's "ready" and "decide before end"
-  rules ask exactly that) and ``assignment.get(key)`` with the id once it has been decided;
+- ``associate_ending`` (a track that ends, or the run closes, before its id came back: the
+  central links it with what it has if it is still undecided there - never sent, or waiting
+  for more crops - and ignores it otherwise) and ``end_track`` publish with their phase, so
+  the central associator can run them in the same order as a single process;
+- ``assignment`` answers ``key in assignment`` for every track that was *sent* (the
+  pipeline's "ready" rule: such a track sends every embedding) and ``assignment.get(key)``
+  with the id once it has been decided (the "decide before end" rule asks that);
 - ``settle()`` (when the run closes) sends ``bye`` and waits up to ``settle_seconds`` for the
   decisions still on their way, so every row that waited gets its id.
 
