@@ -44,15 +44,6 @@ from adfl_deploy.timing import latency_window
 log = logging.getLogger(__name__)
 
 GROUP = "associators"
-#: association settings this associator applies itself (its galleries, its per-camera centring):
-#: a node whose hello reports another value was set up for a different associator
-CENTRAL_SETTINGS = (
-    "gallery_entries",
-    "camera_centring",
-    "camera_centring_prior",
-    "camera_centring_window",
-    "unsure_wait_seconds",
-)
 #: the associator's track id of a node's track: its run's index on that camera x RUN_STRIDE +
 #: the node's track id, so a node that restarts (track ids from 1 again) never continues the
 #: previous run's tracks
@@ -371,7 +362,7 @@ class CentralAssociator:
                 assoc.match_threshold,
             )
             self.counts["threshold_mismatch"] += 1
-        for name in CENTRAL_SETTINGS:
+        for name in msgs.CENTRAL_SETTINGS:
             theirs, ours = m.info.get(name), getattr(assoc.config, name)
             if theirs is not None and theirs != ours:
                 log.warning(

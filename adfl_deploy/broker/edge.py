@@ -256,11 +256,7 @@ class RemoteAssociator:
             "min_evidence": self.config.min_evidence,
             "evidence": self.config.evidence,
             "max_delay_seconds": self.config.max_delay_seconds,
-            "camera_centring": self.config.camera_centring,
-            "camera_centring_prior": self.config.camera_centring_prior,
-            "camera_centring_window": self.config.camera_centring_window,
-            "gallery_entries": self.config.gallery_entries,
-            "unsure_wait_seconds": self.config.unsure_wait_seconds,
+            **{name: getattr(self.config, name) for name in msgs.CENTRAL_SETTINGS},
             "white_balance": self.white_balance,
         }
 

@@ -31,6 +31,16 @@ import numpy as np
 from adfl_deploy.association.associator import Tracklet
 from adfl_deploy.events import GlobalIdAssigned, GlobalIdMerged
 
+#: association settings the central associator applies itself (its galleries, its per-camera
+#: centring, how long an unsure track waits): each node reports its own in its hello, and the
+#: associator warns about a node whose value differs (it was set up for a different associator)
+CENTRAL_SETTINGS = (
+    "gallery_entries",
+    "camera_centring",
+    "camera_centring_prior",
+    "camera_centring_window",
+    "unsure_wait_seconds",
+)
 KINDS = ("hello", "tr", "end", "tick", "bye")
 #: the phases of one pipeline tick, in the order the single process runs them
 ENDING, TICK, CLOSING = 0, 1, 2
