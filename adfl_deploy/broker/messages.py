@@ -40,6 +40,7 @@ CENTRAL_SETTINGS = (
     "camera_centring_prior",
     "camera_centring_window",
     "unsure_wait_seconds",
+    "unsure_margin",
 )
 KINDS = ("hello", "tr", "end", "tick", "bye")
 #: the phases of one pipeline tick, in the order the single process runs them
