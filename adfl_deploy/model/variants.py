@@ -35,17 +35,18 @@ FUSIONS = ("cat", "sum")
 
 GRAMMAR = (
     "baseline | attn{2,3,4}-MODULE | AF{2,3,4}-{cat,sum}-DIM-attn{2,3,4}-MODULE, optionally "
-    "followed by @BACKBONE; MODULE is one of "
+    "followed by @BACKBONE[-ibn]; MODULE is one of "
     + ",".join(ATTENTION_MODULES)
     + "; BACKBONE one of "
     + ",".join(BACKBONES)
-    + " (default resnet50); the AF stage must equal the attn stage"
+    + " (default resnet50; -ibn: IBN-a instance normalisation in stages 1-3); the AF stage must "
+    "equal the attn stage"
 )
 
 _NAME_RE = re.compile(
     r"^(?:AF(?P<af_stage>\d)-(?P<fusion>[a-z]+)-(?P<dim>\d+)-)?"
     r"(?:attn(?P<stage>\d)-(?P<module>[0-9a-z]+)|(?P<baseline>baseline))"
-    r"(?:@(?P<backbone>[a-z0-9]+))?$"
+    r"(?:@(?P<backbone>[a-z0-9]+)(?P<ibn>-ibn)?)?$"
 )
 
 
@@ -115,6 +116,11 @@ class ModelConfig:
     #: how the batch attention ``1b`` behaves at inference: ``batch`` attends over the
     #: images of the batch (the paper, Table II), ``self`` over the image alone (batch-independent)
     batch_attention: Literal["batch", "self"] = "batch"
+    #: IBN-a (Pan et al., ECCV 2018): the first normalisation of every block in stages 1-3
+    #: normalises half its channels per image (instance norm) and half per batch; per-image
+    #: statistics remove much of a camera's colour cast and contrast, so the features carry
+    #: less of the camera. Encoded in the name as ``@BACKBONE-ibn``
+    ibn: bool = False
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -139,6 +145,8 @@ class ModelConfig:
         if self.features is not None:
             f = self.features
             core = f"AF{f.stage}-{f.fusion}-{f.dim}-{core}"
+        if self.ibn:
+            return f"{core}@{self.backbone}-ibn"
         return core if self.backbone == "resnet50" else f"{core}@{self.backbone}"
 
     @property
@@ -199,7 +207,7 @@ def _parse(name: str, overrides: dict) -> ModelConfig:
         if attention is None or int(m["af_stage"]) != attention.stage:
             raise _bad(name, "AF needs attention at the same stage, e.g. AF3-...-attn3-...")
         features = FeatureFusionConfig(stage=int(m["af_stage"]), fusion=m["fusion"], dim=int(m["dim"]))
-    return ModelConfig(backbone=backbone, attention=attention, features=features, **overrides)
+    return ModelConfig(backbone=backbone, attention=attention, features=features, ibn=m["ibn"] is not None, **overrides)
 
 
 def _paper_names() -> tuple[str, ...]:

@@ -103,3 +103,31 @@ def test_auto_picks_the_fastest_available_backend(artifact_dir, caplog):
         embedder = Embedder.from_artifact(artifact_dir)
     assert embedder.backend == "onnxruntime-cpu"  # no CUDA execution provider on this machine
     assert "(auto)" in caplog.text
+
+
+def test_ibn_backbone_exports_and_matches_pytorch_on_real_crops(tmp_path):
+    """Instance norm on half the channels survives export (plain ONNX ops, no custom domain)."""
+    import warnings
+
+    from adfl_deploy.export.onnx_export import export_onnx
+    from adfl_deploy.model.preprocess import Preprocessing
+    from adfl_deploy.train.models import create_model
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model("AF3-cat-256-attn3-1sum@resnet18-ibn", num_classes=5).eval()
+    with torch.no_grad():  # non-trivial instance-norm affines, so a dropped one would show
+        for name, p in model.named_parameters():
+            if ".instance." in name:
+                p.uniform_(0.5, 1.5)
+    crops = load_sample_crops()
+    info = export_onnx(model, tmp_path, crops, prep=Preprocessing(height=128, width=64))
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    assert "InstanceNormalization" in {n.op_type for n in proto.graph.node}
+    assert load_artifact(tmp_path).model.ibn
+    got = Embedder.from_artifact(tmp_path).embed(crops)
+    with torch.no_grad():
+        want = model(torch.from_numpy(to_blob(crops, info.preprocessing))).numpy()
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    assert np.abs(got - want).max() < 1e-4

@@ -164,3 +164,54 @@ def test_pretrained_for_another_backbone_is_rejected(tmp_path):
 def test_missing_pretrained_warns_once_per_model():
     with pytest.warns(UserWarning, match="random weights"):
         create_model("baseline@resnet18")
+
+
+def test_ibn_halves_are_instance_and_batch_normalised_as_in_ibn_net():
+    """IBN-a against a float64 reference of its definition: the first half of the channels is
+    normalised over each image's own positions (then its affine), the rest by batch norm."""
+    from adfl_deploy.train.models.backbone import IBN
+
+    torch.manual_seed(0)
+    ibn = IBN(8).double()
+    with torch.no_grad():
+        ibn.instance.weight.uniform_(0.5, 2.0)
+        ibn.instance.bias.uniform_(-1.0, 1.0)
+        ibn.batch.running_mean.uniform_(-1.0, 1.0)
+        ibn.batch.running_var.uniform_(0.5, 2.0)
+    ibn.eval()
+    x = torch.randn(3, 8, 5, 4, dtype=torch.float64) * 3 + 1
+    got = ibn(x)
+    head = x[:, :4]
+    mean, var = head.mean(dim=(2, 3), keepdim=True), head.var(dim=(2, 3), unbiased=False, keepdim=True)
+    want_in = (head - mean) / torch.sqrt(var + 1e-5) * ibn.instance.weight.view(1, -1, 1, 1) + ibn.instance.bias.view(1, -1, 1, 1)
+    bn = ibn.batch
+    want_bn = (x[:, 4:] - bn.running_mean.view(1, -1, 1, 1)) / torch.sqrt(bn.running_var.view(1, -1, 1, 1) + bn.eps)
+    want_bn = want_bn * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+    torch.testing.assert_close(got, torch.cat([want_in, want_bn], dim=1))
+    # what it is for: a per-image gain and offset on a channel (a colour cast) leaves the
+    # instance-normalised half unchanged
+    cast = x * torch.tensor([2.0, 0.5, 1.5, 3.0, 1, 1, 1, 1], dtype=torch.float64).view(1, -1, 1, 1) + 0.7
+    torch.testing.assert_close(ibn(cast)[:, :4], got[:, :4], atol=1e-5, rtol=1e-5)
+
+
+def test_ibn_backbone_from_its_name():
+    """``@resnet18-ibn``: stages 1-3 start every block with IBN, stage 4 keeps batch norm, and
+    the embedding does not depend on the other images of the batch."""
+    from adfl_deploy.train.models.backbone import IBN
+
+    model = create_model("AF3-cat-256-attn3-1sum@resnet18-ibn", num_classes=5).eval()
+    assert model.cfg.ibn and model.cfg.name == "AF3-cat-256-attn3-1sum@resnet18-ibn"
+    assert all(isinstance(block.bn1, IBN) for stage in model.stages[:3] for block in stage)
+    assert not any(isinstance(m, IBN) for m in model.stages[3].modules())
+    x = torch.randn(3, 3, 128, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[:1], model(x[:1]), atol=1e-5, rtol=1e-4)
+
+
+def test_ibn_backbone_refuses_torchvision_imagenet_weights(tmp_path):
+    import torchvision
+
+    path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(ConfigError, match="from scratch"):
+        create_model("baseline@resnet18-ibn", pretrained=path)

@@ -34,6 +34,8 @@ def test_delegate_name_parses_into_its_parts():
         ("attn4-2multiply", "resnet50", "2multiply", 4, None),
         ("attn2-1h@resnet18", "resnet18", "1h", 2, None),
         ("AF3-sum-2048-attn3-1cs@resnet101", "resnet101", "1cs", 3, ("sum", 2048)),
+        ("AF3-cat-256-attn3-1sum@resnet18-ibn", "resnet18", "1sum", 3, ("cat", 256)),
+        ("baseline@resnet50-ibn", "resnet50", None, None, None),
     ],
 )
 def test_names_parse(name, backbone, module, stage, af):
@@ -43,6 +45,7 @@ def test_names_parse(name, backbone, module, stage, af):
     assert (cfg.attention.stage if cfg.attention else None) == stage
     assert ((cfg.features.fusion, cfg.features.dim) if cfg.features else None) == af
     assert cfg.name == name
+    assert cfg.ibn == name.endswith("-ibn")
 
 
 @pytest.mark.parametrize("name", PAPER_MODEL_NAMES)

@@ -30,7 +30,7 @@ class ADFLNet(nn.Module):
     def __init__(self, cfg: ModelConfig, pretrained: str | Path | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        resnet = create_resnet(cfg.backbone, cfg.last_stride, pretrained)
+        resnet = create_resnet(cfg.backbone, cfg.last_stride, pretrained, ibn=cfg.ibn)
         self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
         self.stages = nn.ModuleList([resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4])
         channels = STAGE_CHANNELS[cfg.backbone]

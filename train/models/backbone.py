@@ -1,4 +1,6 @@
-"""ResNet backbones from torchvision with the paper's stage4 stride of 1 (Sec. III-A 1).
+"""ResNet backbones from torchvision with the paper's stage4 stride of 1 (Sec. III-A 1), and
+optionally IBN-a normalisation (Pan et al., "Two at Once: Enhancing Learning and Generalization
+Capacities via IBN-Net", ECCV 2018), the usual backbone of cross-domain re-ID.
 
 ImageNet weights come only from a local file: nothing here downloads.
 """
@@ -13,6 +15,30 @@ import torchvision
 from torch import nn
 
 from adfl_deploy.errors import ConfigError, one_line
+
+
+class IBN(nn.Module):
+    """Instance norm (with affine) on the first half of the channels, batch norm on the rest.
+
+    Per-image statistics take out what a camera adds to every picture (colour cast, exposure,
+    contrast); the batch-normalised half keeps what tells people apart (IBN-Net, Sec. 3)."""
+
+    def __init__(self, channels: int, instance_share: float = 0.5) -> None:
+        super().__init__()
+        self.split = int(channels * instance_share)
+        self.instance = nn.InstanceNorm2d(self.split, affine=True)
+        self.batch = nn.BatchNorm2d(channels - self.split)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.instance(x[:, : self.split]), self.batch(x[:, self.split :])], dim=1)
+
+
+def _use_ibn(resnet: nn.Module) -> None:
+    """IBN-a: the first normalisation of every block in stages 1-3 becomes ``IBN`` (stage 4
+    keeps batch norm: its features must stay discriminative, IBN-Net Sec. 3.2)."""
+    for stage in (resnet.layer1, resnet.layer2, resnet.layer3):
+        for block in stage:
+            block.bn1 = IBN(block.bn1.num_features)
 
 
 def _set_stage4_stride(layer4: nn.Sequential, stride: int) -> None:
@@ -50,9 +76,16 @@ def load_pretrained(resnet: nn.Module, path: str | Path) -> None:
     resnet.load_state_dict(state, strict=False)
 
 
-def create_resnet(name: str, last_stride: int = 1, pretrained: str | Path | None = None) -> nn.Module:
-    """A torchvision ResNet with stage4 stride ``last_stride``, optionally ImageNet-initialised."""
+def create_resnet(name: str, last_stride: int = 1, pretrained: str | Path | None = None, ibn: bool = False) -> nn.Module:
+    """A torchvision ResNet with stage4 stride ``last_stride``, optionally ImageNet-initialised
+    and with IBN-a normalisation (``ibn``)."""
     resnet = getattr(torchvision.models, name)(weights=None)
+    if pretrained is not None and ibn:
+        raise ConfigError(
+            f"{name}-ibn: ImageNet weights for IBN backbones are not torchvision's; train it from scratch (omit --pretrained)"
+        )
+    if ibn:
+        _use_ibn(resnet)
     if pretrained is not None:
         load_pretrained(resnet, pretrained)
     else:
