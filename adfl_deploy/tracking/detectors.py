@@ -66,8 +66,9 @@ class Detector(Protocol):
     ``new_track_confidence`` (the score a box needs to start a track when
     ``tracker.new_track_confidence`` is unset; default 0.6) - confidence scales differ - and
     ``appearance_weight`` (the tracker's colour term when ``tracker.appearance_weight`` is unset;
-    default 0), and ``detect_every`` (the detector sees one frame in this many when
-    ``PipelineConfig.detect_every`` is unset; default 1)."""
+    default ``tracker.APPEARANCE_WEIGHT``, 2.0; 0 = IoU alone), and ``detect_every`` (the
+    detector sees one frame in this many when ``PipelineConfig.detect_every`` is unset;
+    default 1)."""
 
     def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections: ...
 

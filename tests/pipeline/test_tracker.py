@@ -104,13 +104,17 @@ def test_fastestdet_asks_the_tracker_for_a_higher_new_track_confidence_than_moti
     assert TrackerConfig().for_detector(MotionDetector()).new_track_confidence == 0.6
 
 
-def test_fastestdet_asks_for_the_colour_term_motion_does_not_and_a_set_weight_wins():
+def test_the_colour_term_is_on_unless_the_detector_or_the_config_says_otherwise():
     from adfl_deploy.tracking.detectors import FastestDet, MotionDetector
 
+    class IouOnly:
+        appearance_weight = 0.0
+
     assert TrackerConfig().for_detector(FastestDet).appearance_weight == 2.0
-    assert TrackerConfig().for_detector(MotionDetector()).appearance_weight == 0.0
-    assert TrackerConfig(appearance_weight=0.0).for_detector(FastestDet).appearance_weight == 0.0
-    assert ByteTracker().config.appearance_weight == 0.0  # no detector: IoU alone
+    assert TrackerConfig().for_detector(MotionDetector()).appearance_weight == 2.0
+    assert TrackerConfig().for_detector(IouOnly()).appearance_weight == 0.0  # a detector's own word
+    assert TrackerConfig(appearance_weight=0.0).for_detector(FastestDet).appearance_weight == 0.0  # the config's
+    assert ByteTracker().config.appearance_weight == 2.0  # no detector (ground-truth boxes): the default
 
 
 def _draw(people: list[tuple[float, tuple, tuple]]) -> np.ndarray:
@@ -158,7 +162,7 @@ def test_appearance_keeps_ids_where_two_people_meet_and_turn_back():
                 ids_of[who].add(int(tid))
         return ids_of
 
-    iou_only = run(TrackerConfig())
+    iou_only = run(TrackerConfig(appearance_weight=0.0))
     assert len(iou_only["A"]) > 1 or iou_only["A"] & iou_only["B"], iou_only  # the hard case: IoU swaps them
     # the first frame apart, A's track has IoU 1.0 with B's box (half of it A's colours) and 0.33
     # with A's: the colour term must outweigh 0.67 of IoU with half a colour distance
