@@ -30,7 +30,7 @@ from adfl_deploy.evaluation.reid import evaluate
 from adfl_deploy.model.preprocess import Preprocessing
 from adfl_deploy.train.models import HeadOutput, create_model
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, model_config_of, save_checkpoint
 from .config import TrainConfig
 from .data import TrainImages
 from .features import TorchEmbed
@@ -119,7 +119,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, stop_after_epoch: 
     start = 1
     if resume:
         state = load_checkpoint(resume)
-        if state["model_config"] != config.to_dict(model.cfg):
+        if model_config_of(state) != model.cfg:  # as configs, so fields added since default alike
             raise ConfigError(f"{resume}: checkpoint is for {state['model_name']}, not {model.cfg.name} with this data")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

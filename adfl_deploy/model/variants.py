@@ -99,7 +99,7 @@ class FeatureFusionConfig:
 class ModelConfig:
     """Everything needed to rebuild an ADFL network.
 
-    Only ``backbone``, ``attention`` and ``features`` are encoded in the paper name; the other
+    Only ``backbone`` (with ``ibn``), ``attention`` and ``features`` are encoded in the paper name; the other
     fields are head details (Sec. III-A) that default to the paper's choices.
     """
 
@@ -207,6 +207,9 @@ def _parse(name: str, overrides: dict) -> ModelConfig:
         if attention is None or int(m["af_stage"]) != attention.stage:
             raise _bad(name, "AF needs attention at the same stage, e.g. AF3-...-attn3-...")
         features = FeatureFusionConfig(stage=int(m["af_stage"]), fusion=m["fusion"], dim=int(m["dim"]))
+    named = {"backbone", "attention", "features", "ibn"} & set(overrides)
+    if named:
+        raise _bad(name, f"{sorted(named)[0]} is set by the name itself, not as an extra field")
     return ModelConfig(backbone=backbone, attention=attention, features=features, ibn=m["ibn"] is not None, **overrides)
 
 

@@ -123,3 +123,9 @@ def test_cli_overrides_set_nested_fields_and_are_checked():
         with_overrides(base, {}, ["association.merge_treshold=0.3"])  # a typo is named, not ignored
     with pytest.raises(ConfigError, match="detector is not a config section"):
         with_overrides(base, {}, ["detector.name=x"])
+
+
+def test_a_field_the_name_sets_cannot_also_be_passed():
+    with pytest.raises(ConfigError, match="ibn is set by the name") as err:
+        parse_model_name("baseline@resnet18", ibn=True)
+    assert "\n" not in str(err.value)

@@ -76,6 +76,10 @@ def test_pk_sampler_shards_across_ranks():
 def test_resume_continues_exactly(tiny_dataset, tmp_path):
     straight = load_checkpoint(train(tiny_config(tiny_dataset, tmp_path / "a")))
     train(tiny_config(tiny_dataset, tmp_path / "b"), stop_after_epoch=1)
+    # as a checkpoint saved before ModelConfig.ibn existed: its model config lacks the field
+    state = load_checkpoint(tmp_path / "b" / "last.pt")
+    del state["model_config"]["ibn"]
+    save_checkpoint(tmp_path / "b" / "last.pt", {k: v for k, v in state.items() if k != "format"})
     resumed = load_checkpoint(train(tiny_config(tiny_dataset, tmp_path / "b"), resume=tmp_path / "b" / "last.pt"))
     assert straight["epoch"] == resumed["epoch"] == 2
     for key, value in straight["model"].items():
