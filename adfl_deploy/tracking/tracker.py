@@ -73,9 +73,9 @@ class TrackerConfig:
 
     def for_detector(self, detector) -> TrackerConfig:
         """This config with the fields left unset (None) filled in from ``detector``'s own
-        ``new_track_confidence`` and ``appearance_weight``, else the defaults (``NEW_TRACK_CONFIDENCE``,
-        ``APPEARANCE_WEIGHT``) (and checked like
-        the config's own: a detector with an out-of-range value is a one-line ``ConfigError``)."""
+        ``new_track_confidence`` and ``appearance_weight``, else ``NEW_TRACK_CONFIDENCE`` and
+        ``APPEARANCE_WEIGHT``, and checked like the config's own (a detector with an
+        out-of-range value is a one-line ``ConfigError``)."""
         return replace(
             self,
             new_track_confidence=self.new_track_confidence
