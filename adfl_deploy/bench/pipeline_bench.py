@@ -51,7 +51,7 @@ class PipelineBenchConfig:
     #: stream counts for the throughput curve; above 6, several scenes side by side
     streams: tuple[int, ...] = (1, 2, 4, 6)
     seconds: float = 30.0
-    detector: str = "fastestdet"  # the demo's
+    detector: str = "fastestdet+motion-quarter"  # the demo's
     #: the detector sees one frame in this many per camera (``PipelineConfig.detect_every``;
     #: None: the detector's own)
     detect_every: int | None = None
@@ -238,7 +238,8 @@ def _flops(cfg: PipelineBenchConfig) -> tuple[float, float]:
     from adfl_deploy.tracking.onnx_detector import forward_flops
 
     detector = create_detector(cfg.detector)
-    detect = forward_flops(detector.model) if hasattr(detector, "model") else 0.0
+    network = getattr(detector, "primary", detector)  # a fused pair: its network (the helper has none)
+    detect = forward_flops(network.model) if hasattr(network, "model") else 0.0
     detect /= cfg.detect_every or getattr(detector, "detect_every", 1)
     try:
         embed = float(load_artifact(cfg.model or EDGE_MODEL).flops_per_image)

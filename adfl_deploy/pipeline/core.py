@@ -585,12 +585,14 @@ def _roi_mask(camera: str, path: str) -> np.ndarray:
 
 def camera_detectors(cfg: PipelineConfig, cameras: list[str]) -> dict[str, Detector]:
     """camera -> detector: one shared network for stateless detectors, one each for detectors
-    that model a camera (``per_camera``, e.g. the motion detector's background)."""
+    that model a camera (``per_camera``, e.g. the motion detector's background; a fused pair's
+    ``for_another_camera`` keeps its network shared)."""
     filters = DetectionFilter(min_confidence=cfg.min_confidence, min_height=cfg.min_height)
     first = create_detector(cfg.detector, filters)
     if not getattr(first, "per_camera", False):
         return dict.fromkeys(cameras, first)
-    return {name: first if i == 0 else create_detector(cfg.detector, filters) for i, name in enumerate(cameras)}
+    another = getattr(first, "for_another_camera", None) or (lambda: create_detector(cfg.detector, filters))
+    return {name: first if i == 0 else another() for i, name in enumerate(cameras)}
 
 
 def run(cfg: PipelineConfig, progress: bool = True) -> Summary:

@@ -23,8 +23,9 @@ ONNX Runtime threads that sleep between calls. ``quantized(calibration, held_out
 INT8 copy only when it finds what FP32 finds on held-out frames (``onnx_detector``).
 
 Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``, ``yolo-fastest``;
-``fastestdet@WxH`` and ``yolo-fastest@WxH`` at another input size; any other name is the path of
-a YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
+``fastestdet@WxH`` and ``yolo-fastest@WxH`` at another input size; ``A+B`` for A's boxes plus B's
+where A has none, e.g. ``fastestdet+motion-half``, ``fusion``; any other name is the path of a
+YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
 with ``__call__(frame, roi_mask) -> Detections`` (optionally ``detect_batch(frames, rois) ->
 list[Detections]`` when it can do several frames at once, and ``per_camera = True`` if it keeps
 state about one camera) plus one line:
@@ -90,23 +91,32 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
     one detector go to it in one ``detect_batch`` call (a network shared by every camera sees all
     their frames at once); different detectors (one per camera for those that model a camera,
     such as ``motion``) run side by side on ``pool`` (a ``concurrent.futures`` executor) when given.
-    Each detector gets one call, so none runs on two threads at once."""
+    Each detector gets one call, so none runs on two threads at once. A detector made of
+    ``parts`` (``fusion.FusedDetector``) has each part run like a detector of its own (its shared
+    network batched with the other cameras') and its ``combine`` put each frame's results together."""
+    parts = [getattr(detector, "parts", None) or (detector,) for detector, _, _ in jobs]
+    flat = [(part, frame, roi) for (_, frame, roi), own in zip(jobs, parts) for part in own]
     groups: dict[int, list[int]] = {}
-    for i, (detector, _, _) in enumerate(jobs):
+    for i, (detector, _, _) in enumerate(flat):
         groups.setdefault(id(detector), []).append(i)
 
     def run(indexes: list[int]) -> list[Detections]:
-        return detect_batch(jobs[indexes[0]][0], [jobs[i][1] for i in indexes], [jobs[i][2] for i in indexes])
+        return detect_batch(flat[indexes[0]][0], [flat[i][1] for i in indexes], [flat[i][2] for i in indexes])
 
     calls = list(groups.values())
     results = pool.map(run, calls) if pool is not None and len(calls) > 1 else map(run, calls)
-    found: list[Detections | None] = [None] * len(jobs)
+    found: list[Detections | None] = [None] * len(flat)
     for indexes, dets in zip(calls, results):
         if len(dets) != len(indexes):
             raise RuntimeError(f"a detector returned {len(dets)} results for {len(indexes)} frames")
         for i, d in zip(indexes, dets):
             found[i] = d
-    return found  # type: ignore[return-value]
+    out, start = [], 0
+    for (detector, _, _), own in zip(jobs, parts):
+        pieces = found[start : start + len(own)]
+        out.append(detector.combine(pieces) if hasattr(detector, "parts") else pieces[0])
+        start += len(own)
+    return out  # type: ignore[return-value]
 
 
 #: detector name -> factory(DetectionFilter) -> Detector; entry-point group "adfl_deploy.detectors"
@@ -125,17 +135,28 @@ def sized_detector(name: str) -> tuple[str, tuple[int, int]] | None:
 
 
 def is_detector(name: str) -> bool:
-    """A name ``create_detector`` takes: registered, ``NAME@WxH``, or an existing file."""
-    return name in DETECTORS or sized_detector(name) is not None or Path(name).is_file()
+    """A name ``create_detector`` takes: registered, ``NAME@WxH``, an existing file, or two of
+    these joined by ``+`` (a fused pair)."""
+    if name in DETECTORS or sized_detector(name) is not None or Path(name).is_file():
+        return True
+    first, plus, second = name.partition("+")
+    return bool(plus) and is_detector(first) and is_detector(second)
 
 
 def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
     """A registered detector by name, ``fastestdet@WIDTHxHEIGHT`` or ``yolo-fastest@WIDTHxHEIGHT``
-    (that network at that input size, multiples of 32), else ``name`` is the path of a YOLOv5/v8
-    ONNX or of a Darknet ``.cfg`` (its ``.weights`` beside it)."""
+    (that network at that input size, multiples of 32), ``FIRST+SECOND`` (a shared network's boxes
+    plus a per-camera detector's where the network has none: ``fusion.FusedDetector``, e.g.
+    ``fastestdet+motion-half``), else ``name`` is the path of a YOLOv5/v8 ONNX or of a Darknet
+    ``.cfg`` (its ``.weights`` beside it)."""
     filters = filters or DetectionFilter()
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
+    first, plus, second = name.partition("+")
+    if plus and not Path(name).is_file():
+        from adfl_deploy.tracking.fusion import FusedDetector
+
+        return FusedDetector(create_detector(first, filters), lambda: create_detector(second, filters))
     if (sized := sized_detector(name)) is not None:
         base, size = sized
         kind = FastestDet if base == "fastestdet" else DarknetYolo
@@ -707,4 +728,5 @@ class MotDetections:
 DETECTORS.register("fastestdet", lambda filters: FastestDet(filters=filters))
 DETECTORS.register("motion", lambda filters: MotionDetector(filters=filters))
 DETECTORS.register("motion-half", lambda filters: MotionDetector(filters=filters, scale=0.5))
+DETECTORS.register("motion-quarter", lambda filters: MotionDetector(filters=filters, scale=0.25))
 DETECTORS.register("yolo-fastest", lambda filters: DarknetYolo(filters=filters))
