@@ -353,6 +353,7 @@ def detector_profile(cfg: PipelineBenchConfig, peaks: dict[str, float]) -> list[
         rows.append({"detector": "motion", "part": "whole, one model per camera, 2 workers side by side", "ms_per_frame": two})
         for name in dict.fromkeys(["fastestdet", cfg.detector]):
             det = create_detector(name) if name != "motion" else None
+            det = getattr(det, "primary", det)  # a fused pair: its network (the motion rows are above)
             if det is not None and hasattr(det, "prepare"):
                 rows += _onnx_rows(name, det, cams, per_tick, peaks)
     finally:

@@ -328,7 +328,7 @@ class Pipeline:
         since ``config.yaml`` keeps unset fields as null."""
         return {
             name: {
-                "detector": "precomputed" if cam.precomputed else type(cam.detector).__name__,
+                "detector": "precomputed" if cam.precomputed else getattr(cam.detector, "name", type(cam.detector).__name__),
                 "detect_every": self.detect_every[name],
                 "white_balance": "grey-world" if self.white_balance is not None else "none",
                 "tracker": dataclasses.asdict(cam.tracker.config),

@@ -24,8 +24,8 @@ INT8 copy only when it finds what FP32 finds on held-out frames (``onnx_detector
 
 Detectors are found by name in ``DETECTORS`` (``fastestdet``, ``motion``, ``yolo-fastest``;
 ``fastestdet@WxH`` and ``yolo-fastest@WxH`` at another input size; ``A+B`` for A's boxes plus B's
-where A has none, e.g. ``fastestdet+motion-half``, ``fusion``; any other name is the path of a
-YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
+where A has none, e.g. ``fastestdet+motion-quarter`` (``tracking.fusion``); any other name is the
+path of a YOLO ONNX, or of a Darknet ``.cfg``). A user's detector is a class
 with ``__call__(frame, roi_mask) -> Detections`` (optionally ``detect_batch(frames, rois) ->
 list[Detections]`` when it can do several frames at once, and ``per_camera = True`` if it keeps
 state about one camera) plus one line:
@@ -86,6 +86,12 @@ def detect_batch(
     return [detector(frame, roi) for frame, roi in zip(frames, rois, strict=True)]
 
 
+def _parts(detector) -> tuple:
+    """The detectors a composite detector runs (``parts``, put together by its ``combine``), else itself."""
+    parts = getattr(detector, "parts", None)
+    return tuple(parts) if parts and callable(getattr(detector, "combine", None)) else (detector,)
+
+
 def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]], pool=None) -> list[Detections]:
     """Detections of one tick's ``(detector, frame, roi)`` jobs, in the jobs' order: the frames of
     one detector go to it in one ``detect_batch`` call (a network shared by every camera sees all
@@ -94,7 +100,7 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
     Each detector gets one call, so none runs on two threads at once. A detector made of
     ``parts`` (``fusion.FusedDetector``) has each part run like a detector of its own (its shared
     network batched with the other cameras') and its ``combine`` put each frame's results together."""
-    parts = [getattr(detector, "parts", None) or (detector,) for detector, _, _ in jobs]
+    parts = [_parts(detector) for detector, _, _ in jobs]
     flat = [(part, frame, roi) for (_, frame, roi), own in zip(jobs, parts) for part in own]
     groups: dict[int, list[int]] = {}
     for i, (detector, _, _) in enumerate(flat):
@@ -114,7 +120,7 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
     out, start = [], 0
     for (detector, _, _), own in zip(jobs, parts):
         pieces = found[start : start + len(own)]
-        out.append(detector.combine(pieces) if hasattr(detector, "parts") else pieces[0])
+        out.append(detector.combine(pieces) if len(own) > 1 or own[0] is not detector else pieces[0])
         start += len(own)
     return out  # type: ignore[return-value]
 
@@ -139,8 +145,10 @@ def is_detector(name: str) -> bool:
     these joined by ``+`` (a fused pair)."""
     if name in DETECTORS or sized_detector(name) is not None or Path(name).is_file():
         return True
-    first, plus, second = name.partition("+")
-    return bool(plus) and is_detector(first) and is_detector(second)
+    first, plus, second = name.rpartition("+")
+    if not plus or ("+" in first and not Path(first).is_file()):
+        return False
+    return is_detector(first) and is_detector(second)
 
 
 def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
@@ -152,10 +160,14 @@ def create_detector(name: str, filters: DetectionFilter | None = None) -> Detect
     filters = filters or DetectionFilter()
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
-    first, plus, second = name.partition("+")
+    first, plus, second = name.rpartition("+")  # the helper is a name; the network may be a path with "+"
     if plus and not Path(name).is_file():
         from adfl_deploy.tracking.fusion import FusedDetector
 
+        if "+" in first and not Path(first).is_file():
+            raise ConfigError(
+                f"detector {name!r}: a fused pair joins two detectors with one '+' (e.g. fastestdet+motion-quarter)"
+            )
         return FusedDetector(create_detector(first, filters), lambda: create_detector(second, filters))
     if (sized := sized_detector(name)) is not None:
         base, size = sized

@@ -38,19 +38,19 @@ def fuse(primary: Detections, helper: Detections, max_iou: float = MAX_IOU, cap:
     is below ``max_iou``, with their confidence capped at ``cap``."""
     if len(helper) and len(primary):
         helper = helper[np.flatnonzero(iou_matrix(helper.xyxy, primary.xyxy).max(axis=1) < max_iou)]
-    if not len(helper):
-        return Detections(primary.xyxy, primary.confidence, primary.class_id)
-    return Detections(
-        np.concatenate([primary.xyxy, helper.xyxy]).astype(np.float32),
+    return Detections(  # boxes only: a tracker_id of either side means nothing for the fused set
+        np.concatenate([primary.xyxy, helper.xyxy]).astype(np.float32).reshape(-1, 4),
         np.concatenate([primary.confidence, np.minimum(helper.confidence, cap)]).astype(np.float32),
-        np.zeros(len(primary) + len(helper), np.int64),
+        np.concatenate([primary.class_id, helper.class_id]).astype(np.int64),
     )
 
 
 class FusedDetector:
     """``primary`` (a network every camera shares) + ``helper`` (this camera's own detector, made
-    by ``make_helper``), fused by ``fuse``. The tracker's settings and how often to detect
-    (``new_track_confidence``, ``appearance_weight``, ``detect_every``) are the primary's."""
+    by ``make_helper``; shared too when it keeps no state about a camera), fused by ``fuse``. The
+    tracker's settings and how often to detect (``new_track_confidence``, ``appearance_weight``,
+    ``detect_every``) are the primary's; ``helper_cap`` tells the tracker config (``for_detector``)
+    that boxes up to it must neither lead nor start tracks."""
 
     #: the helper models one camera: the pipeline asks ``for_another_camera`` for each camera
     per_camera = True
@@ -72,6 +72,9 @@ class FusedDetector:
         self.primary, self.make_helper = primary, make_helper
         self.helper = make_helper()
         self.max_iou, self.cap = max_iou, cap
+        self.helper_cap = cap
+        #: recorded in run.json: which network and which helper
+        self.name = f"{type(primary).__name__}+{type(self.helper).__name__}"
         for name in ("new_track_confidence", "appearance_weight", "detect_every"):
             if hasattr(primary, name):
                 setattr(self, name, getattr(primary, name))
@@ -88,5 +91,7 @@ class FusedDetector:
         return self.combine([part(frame, roi_mask) for part in self.parts])
 
     def for_another_camera(self) -> FusedDetector:
-        """The same shared network with a new helper of its own."""
-        return FusedDetector(self.primary, self.make_helper, self.max_iou, self.cap)
+        """The same shared network with a new helper of its own (the same helper when it keeps no
+        state about a camera: a second network is made once, not once per camera)."""
+        helper = self.helper if not getattr(self.helper, "per_camera", False) else None
+        return FusedDetector(self.primary, (lambda: helper) if helper is not None else self.make_helper, self.max_iou, self.cap)

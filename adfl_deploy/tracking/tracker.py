@@ -75,8 +75,9 @@ class TrackerConfig:
         """This config with the fields left unset (None) filled in from ``detector``'s own
         ``new_track_confidence`` and ``appearance_weight``, else ``NEW_TRACK_CONFIDENCE`` and
         ``APPEARANCE_WEIGHT``, and checked like the config's own (a detector with an
-        out-of-range value is a one-line ``ConfigError``)."""
-        return replace(
+        out-of-range value is a one-line ``ConfigError``); for a fused pair (``helper_cap``), also
+        that its helper boxes reach the second round only, so they never lead or start a track."""
+        resolved = replace(
             self,
             new_track_confidence=self.new_track_confidence
             if self.new_track_confidence is not None
@@ -85,6 +86,16 @@ class TrackerConfig:
             if self.appearance_weight is not None
             else getattr(detector, "appearance_weight", APPEARANCE_WEIGHT),
         )
+        cap = getattr(detector, "helper_cap", None)  # a fused pair's helper boxes: only to carry tracks
+        if cap is not None and not (
+            resolved.low_confidence <= cap < min(resolved.high_confidence, resolved.new_track_confidence)
+        ):
+            raise ConfigError(
+                f"tracker: with a fused detector, low_confidence ({resolved.low_confidence}) must be at most its helper boxes' "
+                f"confidence cap ({cap}), and high_confidence ({resolved.high_confidence}) and new_track_confidence "
+                f"({resolved.new_track_confidence}) above it, so helper boxes carry tracks but never lead or start one"
+            )
+        return resolved
 
 
 @dataclass

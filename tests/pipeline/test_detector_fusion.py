@@ -124,3 +124,38 @@ def test_a_per_camera_detector_first_or_an_unknown_part_is_one_line():
         create_detector("motion+fastestdet")
     with pytest.raises(ConfigError, match="unknown detector 'nothing'"):
         create_detector("fastestdet+nothing")
+
+
+def test_tracker_settings_that_would_let_helper_boxes_start_tracks_are_one_line():
+    fused = FusedDetector(FakeNetwork(), lambda: FakeMotion(0.0))
+    assert TrackerConfig().for_detector(fused).new_track_confidence == 0.6  # the fake network has none: the default
+    for bad in (
+        TrackerConfig(new_track_confidence=0.4),  # a capped box (0.45) would start a track
+        TrackerConfig(high_confidence=0.45),  # it would lead a track in the first round
+        TrackerConfig(low_confidence=0.5),  # it would be ignored altogether
+    ):
+        with pytest.raises(ConfigError, match="helper boxes carry tracks but never lead or start one"):
+            bad.for_detector(fused)
+
+
+def test_a_stateless_helper_is_made_once_and_shared_by_every_camera():
+    made = []
+
+    def make():
+        made.append(FakeNetwork())  # a network keeps nothing about a camera
+        return made[-1]
+
+    first = FusedDetector(FakeNetwork(), make)
+    second = first.for_another_camera()
+    assert second.helper is first.helper and len(made) == 1
+    assert first.name == "FakeNetwork+FakeNetwork"
+
+
+def test_a_network_path_with_a_plus_in_it_and_names_with_two_pluses(tmp_path):
+    folder = tmp_path / "cameras+lobby"
+    folder.mkdir()
+    (folder / "my+net.onnx").write_bytes(b"")
+    assert is_detector(f"{folder / 'my+net.onnx'}+motion-quarter")  # split at the last '+'
+    assert not is_detector("fastestdet+motion+motion")
+    with pytest.raises(ConfigError, match="one '\\+'"):
+        create_detector("fastestdet+motion+motion")
