@@ -57,8 +57,9 @@ def add_parser(sub) -> None:
     g.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark scenes")
     g.add_argument(
         "--detector",
-        default="fastestdet",
-        help="fastestdet (the demo's, default), motion, motion-half, fastestdet@WIDTHxHEIGHT, yolo-fastest or a YOLO ONNX",
+        default="fastestdet+motion-quarter",
+        help="fastestdet+motion-quarter (the demo's, default), fastestdet, motion, motion-half, fastestdet@WIDTHxHEIGHT, "
+        "yolo-fastest or a YOLO ONNX",
     )
     g.add_argument(
         "--detect-every",

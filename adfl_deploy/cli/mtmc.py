@@ -57,7 +57,8 @@ def add_parser(sub) -> None:
         const="all",
         metavar="LIST",
         help="detection quality alone: recall, precision (at the pipeline's confidence filter) and AP@0.5 of each "
-        "detector on the scene's ground truth; a comma list of names or YOLO ONNX paths (default: every registered one)",
+        "detector on the scene's ground truth; a comma list of names or YOLO ONNX paths (default: every registered "
+        "one)",
     )
     p.add_argument("--scene-root", default="out/sweep/scenes", help="with --sweep: where scenes are made (reused when alike)")
     p.add_argument(
@@ -175,6 +176,8 @@ def _detectors(args, scene) -> int:
     from adfl_deploy.tracking import DETECTORS
     from adfl_deploy.tracking.detectors import is_detector
 
+    # registered detectors only: a fused pair's helper boxes are capped below the operating point,
+    # so its row would repeat its network's (benchmarks/detector_misses.py measures what a pair adds)
     names = DETECTORS.names() if args.detectors == "all" else [n for n in args.detectors.split(",") if n]
     unknown = [n for n in names if not is_detector(n)]
     if unknown or not names:

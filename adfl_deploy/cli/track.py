@@ -36,9 +36,10 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--detector",
         help=(
-            "fastestdet (shipped, 512x288 input), fastestdet@WIDTHxHEIGHT (e.g. fastestdet@640x352 for "
-            "people small in the frame), motion, yolo-fastest (person-only Darknet, yolo-fastest@WIDTHxHEIGHT too), "
-            "a Darknet .cfg path or a YOLOv5/v8 ONNX path"
+            "fastestdet+motion-quarter (default: the shipped network plus a motion detector's boxes where it finds "
+            "nobody; fixed cameras), fastestdet (shipped, 512x288 input), fastestdet@WIDTHxHEIGHT (e.g. "
+            "fastestdet@640x352 for people small in the frame), motion, yolo-fastest (person-only Darknet, "
+            "yolo-fastest@WIDTHxHEIGHT too), a Darknet .cfg path or a YOLOv5/v8 ONNX path; A+B fuses two"
         ),
     )
     p.add_argument("--out", help="output folder")
@@ -84,13 +85,11 @@ def run(args) -> int:
         "publish.buffer_disk": True if args.publish_buffer_disk else None,
     }
     data = config.to_dict(config.with_overrides(base, flags, args.set))
-    if not data["sources"] and not args.print_config:  # the embedded default: the generated scene, with its detector
+    if not data["sources"] and not args.print_config:  # the embedded default: the generated scene
         from adfl_deploy.scene import SceneConfig, generate
 
         scene = generate(SceneConfig(), "out/scene")
         data["sources"] = scene.sources()
-        if not args.detector and data["detector"] == PipelineConfig().detector:
-            data["detector"] = "motion"
         print(
             f"no --source given: tracking the generated demo scene in {scene.root} (adfl scene) with the "
             f"{data['detector']} detector"

@@ -35,6 +35,7 @@ class Method:
 DEFAULT_METHODS = [
     Method("ADFL edge model + motion detector", "", "motion"),
     Method("ADFL edge model + FastestDet (COCO)", "", "fastestdet"),
+    Method("ADFL edge model + FastestDet + motion where it finds nobody", "", "fastestdet+motion-quarter"),
     Method("ADFL edge model + ground-truth boxes", "", "gt"),
     Method("baseline@resnet18 (no attention) + ground-truth boxes", str(BASELINE_MODEL), "gt"),
     Method("colour histogram + ground-truth boxes", "colour-histogram", "gt"),

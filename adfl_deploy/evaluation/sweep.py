@@ -33,8 +33,8 @@ KEYS = {"seeds": "seed", "seed": "seed", "cameras": "cameras", "camera": "camera
 #: seeds reported by default: seed 0 is the demo's scene
 DEFAULT_SEEDS = (1, 2, 3, 4)
 
-#: the demo's comparison: the shipped detector (FastestDet, the demo's), the motion detector and
-#: the embeddings on ground-truth boxes
+#: the demo's comparison: the demo's detector pair (FastestDet + motion where it finds nobody),
+#: FastestDet alone, the motion detector and the embeddings on ground-truth boxes
 SWEEP_METHODS = list(DEFAULT_METHODS)
 
 #: (key, column header, value from one row's score) - what is averaged over the scenes

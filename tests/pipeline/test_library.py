@@ -274,7 +274,7 @@ def test_run_json_records_what_unset_settings_resolved_to(shared, tmp_path):
     run(PipelineConfig(sources=[f"cam={clip}"], model="colour-histogram", out=str(out), write_videos=False), progress=False)
     assert "detect_every: null" in (out / "config.yaml").read_text()
     settings = json.loads((out / "run.json").read_text())["settings"]["cam"]
-    assert settings["detector"] == "FastestDet" and settings["detect_every"] == 2
+    assert settings["detector"] == "FastestDet+MotionDetector" and settings["detect_every"] == 2  # the default pair
     assert settings["tracker"]["appearance_weight"] == 2.0 and settings["tracker"]["new_track_confidence"] == 0.7
 
 
