@@ -31,7 +31,7 @@ class PipelineConfig:
     backend: str = "auto"
     #: "fastestdet+motion-quarter" (the default: the shipped COCO network, plus a motion detector's
     #: boxes where it finds nobody, to carry tracks through its misses - end to end MTMC IDF1
-    #: +0.025 over the eight report scenes at 1.25x the CPU per frame; README, detectors),
+    #: +0.018 over the eight report scenes (HOTA +0.030) at 1.09x the CPU per frame; README, detectors),
     #: "fastestdet" (the network alone; "fastestdet@640x352" at another input size), "motion"
     #: (background subtraction, fixed cameras), "yolo-fastest" (person-only Darknet, converted to
     #: ONNX when loaded; "yolo-fastest@WxH" too), "A+B" for any two of these,

@@ -120,7 +120,7 @@ def detect_frames(jobs: Sequence[tuple[Detector, np.ndarray, np.ndarray | None]]
     out, start = [], 0
     for (detector, _, _), own in zip(jobs, parts):
         pieces = found[start : start + len(own)]
-        out.append(detector.combine(pieces) if len(own) > 1 or own[0] is not detector else pieces[0])
+        out.append(pieces[0] if own[0] is detector else detector.combine(pieces))
         start += len(own)
     return out  # type: ignore[return-value]
 
@@ -140,15 +140,20 @@ def sized_detector(name: str) -> tuple[str, tuple[int, int]] | None:
     return (match[1], (int(match[2]), int(match[3]))) if match else None
 
 
+def fused_pair(name: str) -> tuple[str, str] | None:
+    """``"A+B"`` -> ("A", "B"), split at the last ``+`` (the network may be a path holding one);
+    None for a name without ``+`` or the path of an existing file."""
+    first, plus, second = name.rpartition("+")
+    return (first, second) if plus and not Path(name).is_file() else None
+
+
 def is_detector(name: str) -> bool:
     """A name ``create_detector`` takes: registered, ``NAME@WxH``, an existing file, or two of
-    these joined by ``+`` (a fused pair)."""
+    these joined by one ``+`` (a fused pair)."""
     if name in DETECTORS or sized_detector(name) is not None or Path(name).is_file():
         return True
-    first, plus, second = name.rpartition("+")
-    if not plus or ("+" in first and not Path(first).is_file()):
-        return False
-    return is_detector(first) and is_detector(second)
+    pair = fused_pair(name)
+    return pair is not None and fused_pair(pair[0]) is None and is_detector(pair[0]) and is_detector(pair[1])
 
 
 def create_detector(name: str, filters: DetectionFilter | None = None) -> Detector:
@@ -160,11 +165,11 @@ def create_detector(name: str, filters: DetectionFilter | None = None) -> Detect
     filters = filters or DetectionFilter()
     if name in DETECTORS:
         return DETECTORS.get(name)(filters)
-    first, plus, second = name.rpartition("+")  # the helper is a name; the network may be a path with "+"
-    if plus and not Path(name).is_file():
+    if (pair := fused_pair(name)) is not None:
         from adfl_deploy.tracking.fusion import FusedDetector
 
-        if "+" in first and not Path(first).is_file():
+        first, second = pair
+        if fused_pair(first) is not None:
             raise ConfigError(
                 f"detector {name!r}: a fused pair joins two detectors with one '+' (e.g. fastestdet+motion-quarter)"
             )

@@ -1,4 +1,4 @@
-"""Two detectors as one (``"fastestdet+motion-half"``): a person network's boxes, plus a
+"""Two detectors as one (``"fastestdet+motion-quarter"``, the default): a person network's boxes, plus a
 per-camera motion detector's boxes where the network has none, at a confidence that can keep a
 track alive but never start one.
 
@@ -71,8 +71,8 @@ class FusedDetector:
             raise ConfigError(f"fused detector: max_iou ({max_iou}) must be in (0, 1] and cap ({cap}) in [0, 1]")
         self.primary, self.make_helper = primary, make_helper
         self.helper = make_helper()
-        self.max_iou, self.cap = max_iou, cap
-        self.helper_cap = cap
+        #: helper boxes' confidence cap; the tracker config (``for_detector``) checks against it
+        self.max_iou, self.helper_cap = max_iou, cap
         #: recorded in run.json: which network and which helper
         self.name = f"{type(primary).__name__}+{type(self.helper).__name__}"
         for name in ("new_track_confidence", "appearance_weight", "detect_every"):
@@ -85,7 +85,7 @@ class FusedDetector:
         return self.primary, self.helper
 
     def combine(self, found: Sequence[Detections]) -> Detections:
-        return fuse(found[0], found[1], self.max_iou, self.cap)
+        return fuse(found[0], found[1], self.max_iou, self.helper_cap)
 
     def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections:
         return self.combine([part(frame, roi_mask) for part in self.parts])
@@ -93,5 +93,5 @@ class FusedDetector:
     def for_another_camera(self) -> FusedDetector:
         """The same shared network with a new helper of its own (the same helper when it keeps no
         state about a camera: a second network is made once, not once per camera)."""
-        helper = self.helper if not getattr(self.helper, "per_camera", False) else None
-        return FusedDetector(self.primary, (lambda: helper) if helper is not None else self.make_helper, self.max_iou, self.cap)
+        make = self.make_helper if getattr(self.helper, "per_camera", False) else (lambda: self.helper)
+        return FusedDetector(self.primary, make, self.max_iou, self.helper_cap)
