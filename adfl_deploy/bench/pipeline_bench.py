@@ -330,7 +330,7 @@ def detector_profile(cfg: PipelineBenchConfig, peaks: dict[str, float]) -> list[
 
     import cv2
 
-    from adfl_deploy.tracking.detectors import MotionDetector, create_detector, detect_frames
+    from adfl_deploy.tracking.detectors import MotionDetector, create_detector, detect_frames, fused_pair
 
     cams = _frames(cfg)
     n = len(cams)
@@ -351,9 +351,10 @@ def detector_profile(cfg: PipelineBenchConfig, peaks: dict[str, float]) -> list[
         rows += _motion_parts(cams, warm)
         rows.append({"detector": "motion", "part": "whole (MOG2, morphology, labelling), 1 worker", "ms_per_frame": one})
         rows.append({"detector": "motion", "part": "whole, one model per camera, 2 workers side by side", "ms_per_frame": two})
-        for name in dict.fromkeys(["fastestdet", cfg.detector]):
+        # a fused pair's network (the motion rows are above), profiled once when it is FastestDet
+        network = (fused_pair(cfg.detector) or (cfg.detector,))[0]
+        for name in dict.fromkeys(["fastestdet", network]):
             det = create_detector(name) if name != "motion" else None
-            det = getattr(det, "primary", det)  # a fused pair: its network (the motion rows are above)
             if det is not None and hasattr(det, "prepare"):
                 rows += _onnx_rows(name, det, cams, per_tick, peaks)
     finally:
