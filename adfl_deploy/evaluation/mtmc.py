@@ -124,18 +124,26 @@ def _purity_fragmentation(acc) -> tuple[float, float]:
 def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) -> MtmcScore:
     """Score result files (camera -> MOT file with global ids) against ground truth (camera ->
     gt.txt). A camera without a result file counts as one with no predictions."""
-    import motmetrics as mm
-
     missing = sorted(set(result_files) - set(gt_files))
     if missing:
         raise ConfigError(f"results for camera {missing[0]!r}, which has no ground truth")
+    return score_rows(
+        {camera: read_mot(path) for camera, path in gt_files.items()},
+        {camera: read_mot(path) for camera, path in result_files.items()},
+    )
+
+
+def score_rows(gt_rows: dict[str, np.ndarray], result_rows: dict[str, np.ndarray]) -> MtmcScore:
+    """``score`` on rows already read (camera -> MOTChallenge array): for results made in memory,
+    such as the relabelled runs of ``identity_budget``."""
+    import motmetrics as mm
+
     metrics = mm.metrics.create()
     joint = mm.MOTAccumulator(auto_id=False)
     cameras = []
     joint_frames = []  # every camera's frames in a row: one HOTA sequence with global ids
-    for k, (camera, gt_path) in enumerate(sorted(gt_files.items())):
-        gt = read_mot(gt_path)
-        hyp = read_mot(result_files[camera]) if camera in result_files else np.zeros((0, 10))
+    for k, (camera, gt) in enumerate(sorted(gt_rows.items())):
+        hyp = result_rows.get(camera, np.zeros((0, 10)))
         acc = mm.MOTAccumulator(auto_id=False)
         _accumulate(acc, gt, hyp)
         _accumulate(joint, gt, hyp, offset=k * _FRAME_OFFSET)
