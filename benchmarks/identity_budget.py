@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adfl_deploy.errors import ConfigError
+from adfl_deploy.errors import AdflError
 from adfl_deploy.evaluation.identity_budget import run_budget
-from adfl_deploy.evaluation.scene_eval import slug
+from adfl_deploy.evaluation.scene_eval import check_run_files, slug
 from adfl_deploy.scene import load_scene
 
 COLUMNS = ["mtmc_idf1", "linked_perfectly", "detection_bound", "detection_loss", "tracking_loss", "association_loss"]
@@ -36,19 +36,31 @@ def main() -> None:
     p.add_argument("--methods", default="", help="only methods whose label contains this text")
     p.add_argument("--out", type=Path, default=None, help="JSON file (default SWEEP/identity-budget.json)")
     args = p.parse_args()
-    if not (args.sweep / "sweep.json").is_file():
-        raise SystemExit(f"{args.sweep}: no sweep.json; give the --out folder of an adfl mtmc --sweep run")
-    sweep = json.loads((args.sweep / "sweep.json").read_text())
-    rows = [r for r in sweep["rows"] if args.methods in r["method"]]
+    try:
+        sweep = json.loads((args.sweep / "sweep.json").read_text())
+        rows = [r for r in sweep["rows"] if args.methods in r["method"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(
+            f"{args.sweep}/sweep.json: cannot read a sweep from it ({type(exc).__name__}: {exc}); give the --out folder of "
+            "a finished adfl mtmc --sweep run"
+        ) from None
     if not rows:
-        raise SystemExit(f"{args.sweep}: no method label contains {args.methods!r}")
+        which = f"of a method whose label contains {args.methods!r}" if args.methods else "in sweep.json"
+        raise SystemExit(f"{args.sweep}: no run {which}")
     out = []
     for r in tqdm(rows, desc="budget", unit="run"):
         run = args.sweep / "runs" / r["scene"]["name"] / slug(r["method"])
         try:
-            budget = run_budget(load_scene(r["scene"]["root"]), run)
-        except ConfigError as exc:
-            raise SystemExit(f"{run}: {exc}") from None
+            scene = load_scene(r["scene"]["root"])
+            check_run_files(run, scene.cameras)  # its MOT files are the run's own, not an older run's
+            budget = run_budget(scene, run)
+        except AdflError as exc:
+            raise SystemExit(str(exc)) from None
+        if abs(budget.run - r["score"]["idf1"]) > 1e-6:
+            raise SystemExit(
+                f"{run}: scores {budget.run:.4f} now, but sweep.json recorded {r['score']['idf1']:.4f}; "
+                "its MOT files changed after the sweep (re-run the sweep)"
+            )
         out.append({"scene": r["scene"]["name"], "method": r["method"], **budget.as_dict()})
     methods = list(dict.fromkeys(r["method"] for r in out))
     print("| method | scenes | " + " | ".join(c.replace("_", " ") for c in COLUMNS) + " |")

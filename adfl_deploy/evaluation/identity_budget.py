@@ -4,7 +4,8 @@ association. The run is scored three times on its own boxes:
 1. as it is (its global ids);
 2. **linked perfectly**: every (camera, global id) segment relabelled by the person it covered
    most, so each person's segments share one id - what the run would score had every
-   cross-camera (and same-camera) link been right, keeping the tracker's boxes and its swaps;
+   cross-camera (and same-camera) link been right, keeping the tracker's boxes and its swaps
+   (a majority vote, not an optimum: see ``relabel_segments``);
 3. **identified perfectly**: every box relabelled by the person it matches (one-to-one per frame,
    IoU >= 0.5, as the scoring pairs them) - the detection bound: boxes that match nobody stay
    false positives, people with no box stay misses.
@@ -61,9 +62,10 @@ class IdentityBudget:
 
 
 def box_people(gt: np.ndarray, hyp: np.ndarray) -> np.ndarray:
-    """Per row of ``hyp``: the scored ground-truth person its box is paired with (one-to-one per
-    frame, maximum total IoU, IoU >= 0.5), -1 where none. (A box on an ignored person gets -1
-    here and is dropped by the scoring, whatever its id.)"""
+    """Per row of ``hyp``: the scored ground-truth person its box is paired with, -1 where none.
+    Per frame, as many pairs at IoU >= 0.5 as possible, then the largest total IoU among those
+    (the matching motmetrics makes when nothing carries over), so no other pairing covers more
+    people. (A box on an ignored person gets -1 here and is dropped by the scoring.)"""
     people = np.full(len(hyp), -1, np.int64)
     scored = gt[gt[:, 6] > 0]
     for f in np.unique(hyp[:, 0]):
@@ -71,20 +73,37 @@ def box_people(gt: np.ndarray, hyp: np.ndarray) -> np.ndarray:
         if not len(g):
             continue
         iou = mtmc._iou(g[:, 2:6], hyp[rows, 2:6])
-        for r, c in zip(*linear_sum_assignment(-iou)):
-            if iou[r, c] >= mtmc.IOU_THRESHOLD:
+        valid = iou >= mtmc.IOU_THRESHOLD
+        for r, c in zip(*linear_sum_assignment(-np.where(valid, 1.0 + iou, 0.0))):
+            if valid[r, c]:
                 people[rows[c]] = int(g[r, 1])
     return people
 
 
 def relabel_segments(hyp: np.ndarray, people: np.ndarray, fresh) -> np.ndarray:
     """``hyp`` with each of its ids replaced by the person most of its paired boxes show (a
-    segment that shows nobody: a fresh id from the iterator ``fresh``)."""
+    segment that shows nobody: a fresh id from the iterator ``fresh``). Where two segments
+    given one person meet in a frame, only the box paired with that person (else the first)
+    keeps the id there; the others get fresh ids, as one id cannot be two boxes at once.
+
+    Majority relabelling stands in for the best linking: it cannot pass the detection bound,
+    but on a crowded scene it can score a little below the run itself (a segment's minority
+    boxes may be worth more to the run's own ids)."""
     out = hyp.copy()
     for gid in np.unique(hyp[:, 1]):
         mine = hyp[:, 1] == gid
         shown = Counter(people[mine & (people >= 0)].tolist())
         out[mine, 1] = shown.most_common(1)[0][0] if shown else next(fresh)
+    for f in np.unique(out[:, 0]):
+        rows = np.flatnonzero(out[:, 0] == f)
+        for label in np.unique(out[rows, 1]):
+            same = rows[out[rows, 1] == label]
+            if len(same) < 2:
+                continue
+            owner = same[people[same] == label]
+            keep = owner[0] if len(owner) else same[0]
+            for r in same[same != keep]:
+                out[r, 1] = next(fresh)
     return out
 
 

@@ -124,9 +124,6 @@ def _purity_fragmentation(acc) -> tuple[float, float]:
 def score(gt_files: dict[str, str | Path], result_files: dict[str, str | Path]) -> MtmcScore:
     """Score result files (camera -> MOT file with global ids) against ground truth (camera ->
     gt.txt). A camera without a result file counts as one with no predictions."""
-    missing = sorted(set(result_files) - set(gt_files))
-    if missing:
-        raise ConfigError(f"results for camera {missing[0]!r}, which has no ground truth")
     return score_rows(
         {camera: read_mot(path) for camera, path in gt_files.items()},
         {camera: read_mot(path) for camera, path in result_files.items()},
@@ -138,6 +135,9 @@ def score_rows(gt_rows: dict[str, np.ndarray], result_rows: dict[str, np.ndarray
     such as the relabelled runs of ``identity_budget``."""
     import motmetrics as mm
 
+    missing = sorted(set(result_rows) - set(gt_rows))
+    if missing:
+        raise ConfigError(f"results for camera {missing[0]!r}, which has no ground truth")
     metrics = mm.metrics.create()
     joint = mm.MOTAccumulator(auto_id=False)
     cameras = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from adfl_deploy.errors import ConfigError
 from adfl_deploy.evaluation.identity_budget import box_people, identity_budget
 
 
@@ -46,7 +47,29 @@ def test_misses_false_positives_and_a_hop_split_the_losses():
     assert b.linked == pytest.approx(2 * (8 + 6 + 10) / (30 + predicted))
     # as scored: 1<->7 (8 boxes), 2<->9 (10)
     assert b.run == pytest.approx(2 * (8 + 10) / (30 + predicted))
-    assert b.detection_loss + b.tracking_loss + b.association_loss == pytest.approx(1.0 - b.run)
+    assert (b.detection_loss, b.tracking_loss) == pytest.approx((5 / 61, 8 / 61))
+
+
+def test_two_segments_of_one_person_at_once_do_not_both_count():
+    gt = {"cam1": rows(track(1, range(1, 21)))}
+    # id 8 duplicates the person (4 px off) over frames 5-20 while id 7 holds them over 1-10
+    hyp = {"cam1": rows(track(7, range(1, 11)), track(8, range(5, 21), x=104))}
+    b = identity_budget(gt, hyp)
+    # 20 people-boxes, 26 predicted; one box a frame can be the person: 20 at best
+    assert b.bound == pytest.approx(2 * 20 / 46)
+    # both segments are the person's, but on frames 5-10 only id 7's box (the one paired) keeps it
+    assert b.linked == pytest.approx(2 * 20 / 46)
+    assert b.run == pytest.approx(2 * 16 / 46)  # id 8 covers the person on 16 frames
+
+
+def test_pairing_covers_as_many_people_as_possible():
+    # IoUs (hand): person 1 - box 5: 9/22, person 1 - box 6: 11/15, person 2 - box 5: 13/23,
+    # person 2 - box 6: 15/16. The largest IoU sum pairs 1-5 (below 0.5) and 2-6; the pairing
+    # that covers both people is 1-6 and 2-5.
+    gt = rows([(1, 1, 14, 0, 11, 10, 1, 1, 1.0)], [(1, 2, 13, 0, 16, 10, 1, 1, 1.0)])
+    hyp = rows([(1, 5, 16, 0, 20, 10, 1, 1, 1.0)], [(1, 6, 14, 0, 15, 10, 1, 1, 1.0)])
+    assert box_people(gt, hyp).tolist() == [2, 1]
+    assert identity_budget({"cam1": gt}, {"cam1": hyp}).bound == pytest.approx(1.0)
 
 
 def test_boxes_pair_one_to_one_per_frame_at_iou_one_half():
@@ -58,5 +81,11 @@ def test_boxes_pair_one_to_one_per_frame_at_iou_one_half():
 def test_a_box_on_an_ignored_person_is_neither_a_hit_nor_a_false_positive():
     gt = {"cam1": rows(track(1, range(1, 6)), track(2, range(1, 6), x=300, flag=0))}
     hyp = {"cam1": rows(track(3, range(1, 6)), track(4, range(1, 6), x=300))}
+    assert box_people(gt["cam1"], hyp["cam1"]).tolist() == [1] * 5 + [-1] * 5  # never paired with person 2
     b = identity_budget(gt, hyp)
     assert (b.run, b.linked, b.bound) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_results_for_a_camera_without_ground_truth_are_refused():
+    with pytest.raises(ConfigError, match="no ground truth"):
+        identity_budget(GT, {"cam9": rows(track(1, range(1, 6)))})
