@@ -67,10 +67,9 @@ class Detector(Protocol):
     ``new_track_confidence`` (the score a box needs to start a track when
     ``tracker.new_track_confidence`` is unset; default 0.6) - confidence scales differ - and
     ``appearance_weight`` (the tracker's colour term when ``tracker.appearance_weight`` is unset;
-    default ``tracker.APPEARANCE_WEIGHT``, 2.0; 0 = IoU alone), ``confirm_hits`` (matches before
-    a track is reported when ``tracker.confirm_hits`` is unset; default ``tracker.CONFIRM_HITS``,
-    3), and ``detect_every`` (the detector sees one frame in this many when
-    ``PipelineConfig.detect_every`` is unset; default 1)."""
+    default ``tracker.APPEARANCE_WEIGHT``, 2.0; 0 = IoU alone), and ``detect_every`` (the
+    detector sees one frame in this many when ``PipelineConfig.detect_every`` is unset;
+    default 1)."""
 
     def __call__(self, frame: np.ndarray, roi_mask: np.ndarray | None = None) -> Detections: ...
 
@@ -434,11 +433,6 @@ class FastestDet(OnnxDetector):
     #: as often - reported seeds 0-4: MTMC IDF1 0.415 -> 0.491 (5 of 5), ID switches 28.8 -> 16.2,
     #: MOTA 0.589 -> 0.562 (predicted boxes are less exact); tuning seeds 5-8: +0.011 (README)
     detect_every = 2
-    #: so a track is reported after two of its detected frames (0.4 s at 10 FPS), not three
-    #: (0.6 s): more of each person's first steps are scored - with the motion helper, tuning
-    #: seeds 5-8 +0.010 +- 0.024 MTMC IDF1 (DetA +0.012, 8 of 8), check seeds 13-16 +0.026 +-
-    #: 0.024 (8 of 8); fragmentation +0.16 to +0.27, short tracks getting ids (README, tracker)
-    confirm_hits = 2
 
     def __init__(
         self,

@@ -49,7 +49,7 @@ class FusedDetector:
     """``primary`` (a network every camera shares) + ``helper`` (this camera's own detector, made
     by ``make_helper``; shared too when it keeps no state about a camera), fused by ``fuse``. The
     tracker's settings and how often to detect (``new_track_confidence``, ``appearance_weight``,
-    ``confirm_hits``, ``detect_every``) are the primary's; ``helper_cap`` tells the tracker config (``for_detector``)
+    ``detect_every``) are the primary's; ``helper_cap`` tells the tracker config (``for_detector``)
     that boxes up to it must neither lead nor start tracks."""
 
     #: the helper models one camera: the pipeline asks ``for_another_camera`` for each camera
@@ -75,7 +75,7 @@ class FusedDetector:
         self.max_iou, self.helper_cap = max_iou, cap
         #: recorded in run.json: which network and which helper
         self.name = f"{type(primary).__name__}+{type(self.helper).__name__}"
-        for name in ("new_track_confidence", "appearance_weight", "confirm_hits", "detect_every"):
+        for name in ("new_track_confidence", "appearance_weight", "detect_every"):
             if hasattr(primary, name):
                 setattr(self, name, getattr(primary, name))
 

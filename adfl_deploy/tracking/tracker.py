@@ -30,8 +30,6 @@ UNOVERLAPPED_IOU = 0.1
 #: fragmentation 1.55 -> 1.38; check seeds 13-20 +0.019 +- 0.028, fragmentation never worse -
 #: and with the motion detector (+0.010 +- 0.051, fragmentation -0.16; README, tracker)
 APPEARANCE_WEIGHT = 2.0
-#: matches before a track is reported, unless the detector or the config says otherwise
-CONFIRM_HITS = 3
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,7 @@ class TrackerConfig:
     new_track_confidence: float | None = None
     match_iou: float = 0.2  # minimum IoU to match (first round)
     low_match_iou: float = 0.5  # second round, stricter: low boxes are less reliable
-    #: a track is confirmed (reported) after this many matches; None: the detector's own
-    #: ``confirm_hits`` (a detector that sees one frame in two confirms on fewer), else
-    #: ``CONFIRM_HITS``
-    confirm_hits: int | None = None
+    confirm_hits: int = 3  # a track is confirmed (reported) after this many matches
     #: then a lost track is removed; like confirm_hits, counted in frames the detector saw (3 s
     #: at 10 FPS when it sees every frame, 6 s with FastestDet's one frame in two)
     max_lost_frames: int = 30
@@ -71,18 +66,17 @@ class TrackerConfig:
                 f"tracker: appearance_weight ({self.appearance_weight}) must be >= 0 and appearance_update "
                 f"({self.appearance_update}) in [0, 1]"
             )
-        if (self.confirm_hits is not None and self.confirm_hits < 1) or self.max_lost_frames < 0:
+        if self.confirm_hits < 1 or self.max_lost_frames < 0:
             raise ConfigError(
                 f"tracker: confirm_hits ({self.confirm_hits}) must be >= 1 and max_lost_frames ({self.max_lost_frames}) >= 0"
             )
 
     def for_detector(self, detector) -> TrackerConfig:
         """This config with the fields left unset (None) filled in from ``detector``'s own
-        ``new_track_confidence``, ``appearance_weight`` and ``confirm_hits``, else
-        ``NEW_TRACK_CONFIDENCE``, ``APPEARANCE_WEIGHT`` and ``CONFIRM_HITS``, and checked like the
-        config's own (a detector with an out-of-range value is a one-line ``ConfigError``); for a
-        fused pair (``helper_cap``), also that its helper boxes reach the second round only, so
-        they never lead or start a track."""
+        ``new_track_confidence`` and ``appearance_weight``, else ``NEW_TRACK_CONFIDENCE`` and
+        ``APPEARANCE_WEIGHT``, and checked like the config's own (a detector with an
+        out-of-range value is a one-line ``ConfigError``); for a fused pair (``helper_cap``), also
+        that its helper boxes reach the second round only, so they never lead or start a track."""
         resolved = replace(
             self,
             new_track_confidence=self.new_track_confidence
@@ -91,7 +85,6 @@ class TrackerConfig:
             appearance_weight=self.appearance_weight
             if self.appearance_weight is not None
             else getattr(detector, "appearance_weight", APPEARANCE_WEIGHT),
-            confirm_hits=self.confirm_hits if self.confirm_hits is not None else getattr(detector, "confirm_hits", CONFIRM_HITS),
         )
         cap = getattr(detector, "helper_cap", None)  # a fused pair's helper boxes: only to carry tracks
         if cap is not None and not (

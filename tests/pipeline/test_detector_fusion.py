@@ -117,7 +117,6 @@ def test_names_resolve_to_a_shared_network_and_a_motion_model_per_camera():
     # the tracker's settings and the detection rate are the network's
     assert (first.detect_every, first.new_track_confidence) == (FastestDet.detect_every, FastestDet.new_track_confidence)
     assert TrackerConfig().for_detector(first).new_track_confidence == FastestDet.new_track_confidence
-    assert TrackerConfig().for_detector(first).confirm_hits == FastestDet.confirm_hits == 2
 
 
 def test_a_per_camera_detector_first_or_an_unknown_part_is_one_line():

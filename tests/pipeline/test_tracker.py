@@ -74,21 +74,6 @@ def test_new_tracks_are_confirmed_after_three_hits():
     assert reported == [0, 0, 1, 1]
 
 
-def test_a_detector_that_asks_for_two_hits_gets_its_tracks_reported_on_the_second():
-    from adfl_deploy.tracking.detectors import FastestDet
-    from adfl_deploy.tracking.tracker import CONFIRM_HITS, TrackerConfig
-
-    class Sparse:  # sees one frame in two, so it confirms on fewer hits
-        confirm_hits = 2
-
-    assert TrackerConfig().for_detector(object()).confirm_hits == CONFIRM_HITS == 3
-    assert TrackerConfig(confirm_hits=4).for_detector(Sparse()).confirm_hits == 4  # set wins
-    assert FastestDet.confirm_hits == 2
-    tracker = ByteTracker(TrackerConfig().for_detector(Sparse()))
-    reported = [len(tracker.update(frame([box(100 + t)], [0.9]))) for t in range(3)]
-    assert reported == [0, 1, 1]
-
-
 def test_a_track_starts_only_above_the_new_track_confidence_of_the_detector():
     from adfl_deploy.tracking.tracker import NEW_TRACK_CONFIDENCE, TrackerConfig
 
