@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,6 +104,16 @@ def test_tiny_sweep_end_to_end(tmp_path, capsys):
         and "| colour histogram + gt | 2 |" in table
     )
     assert "| colour histogram + gt | 2 |" in printed
+    # the identity budget reads the same sweep: its first score is each run's own
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "identity_budget.py"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    budget = json.loads((out / "identity-budget.json").read_text())
+    assert len(budget["rows"]) == 4
+    for row in budget["rows"]:
+        own = next(r for r in report["rows"] if r["method"] == row["method"] and r["scene"]["name"] == row["scene"])
+        assert row["mtmc_idf1"] == pytest.approx(own["score"]["idf1"])
+        assert row["linked_perfectly"] <= row["detection_bound"] + 1e-9 <= 1.0 + 2e-9
     # scenes are reused when their config matches: a second sweep does not regenerate them
     stamp = (scenes / "cam2-8s-3p-seed1" / "scene.yaml").stat().st_mtime_ns
     assert main(argv[:5] + ["--detections", "gt", "--scene-root", str(scenes), "--out", str(tmp_path / "again")]) == 0
