@@ -22,7 +22,16 @@ from adfl_deploy.evaluation.identity_budget import run_budget
 from adfl_deploy.evaluation.scene_eval import check_run_files, slug
 from adfl_deploy.scene import load_scene
 
-COLUMNS = ["mtmc_idf1", "linked_perfectly", "detection_bound", "detection_loss", "tracking_loss", "association_loss"]
+COLUMNS = [
+    "mtmc_idf1",
+    "linked_perfectly",
+    "detection_bound",
+    "detection_loss",
+    "tracking_loss",
+    "association_loss",
+    "missed_link_loss",
+    "wrong_link_loss",
+]
 
 
 def mean_sd(values: list[float]) -> str:

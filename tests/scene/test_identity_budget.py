@@ -29,6 +29,7 @@ def test_a_run_that_only_fails_to_link_loses_everything_to_association():
     assert b.run == pytest.approx(40 / 60)
     assert b.linked == pytest.approx(1.0) and b.bound == pytest.approx(1.0)
     assert b.association_loss == pytest.approx(20 / 60) and b.tracking_loss == pytest.approx(0.0)
+    assert (b.splits_merged, b.missed_link_loss, b.wrong_link_loss) == pytest.approx((1.0, 20 / 60, 0.0))
     assert b.detection_loss == pytest.approx(0.0)
 
 
@@ -48,6 +49,21 @@ def test_misses_false_positives_and_a_hop_split_the_losses():
     # as scored: 1<->7 (8 boxes), 2<->9 (10)
     assert b.run == pytest.approx(2 * (8 + 10) / (30 + predicted))
     assert (b.detection_loss, b.tracking_loss) == pytest.approx((5 / 61, 8 / 61))
+
+
+def test_missed_and_wrong_links_are_told_apart():
+    hyp = {
+        # id 7: person 1 in cam1, and wrongly person 2's first 4 frames in cam2 (id 7 is person 1's)
+        "cam1": rows(track(7, range(1, 11))),
+        # id 8 has the rest of person 2; id 9 is person 1 in cam2, a link not made
+        "cam2": rows(track(7, range(1, 5), x=300), track(8, range(5, 11), x=300), track(9, range(11, 21))),
+    }
+    b = identity_budget(GT, hyp)  # 30 ground-truth boxes, 30 predicted
+    assert b.run == pytest.approx(2 * 16 / 60)  # best: 1<->7 (10) and 2<->8 (6)
+    assert b.linked == pytest.approx(1.0)  # every segment shows one person
+    # missed link made (9 joins person 1's cam1 segment), the wrong one kept: 20 + 6 boxes
+    assert b.splits_merged == pytest.approx(2 * 26 / 60)
+    assert (b.missed_link_loss, b.wrong_link_loss) == pytest.approx((20 / 60, 8 / 60))
 
 
 def test_two_segments_of_one_person_at_once_do_not_both_count():
