@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
 import time
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from tqdm import tqdm
 from adfl_deploy.errors import AdflError
 from adfl_deploy.evaluation.identity_budget import run_budget
 from adfl_deploy.evaluation.scene_eval import check_run_files, slug
+from adfl_deploy.evaluation.sweep import mean_sd
+from adfl_deploy.files import atomic_write_text
 from adfl_deploy.scene import load_scene
 
 COLUMNS = [
@@ -34,9 +36,9 @@ COLUMNS = [
 ]
 
 
-def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+def cell(stat: dict) -> str:
+    """``mean ± sd`` of a ``sweep.mean_sd`` result (the mean alone for one scene)."""
+    return f"{stat['mean']:.3f}" + (f" ± {stat['sd']:.3f}" if math.isfinite(stat["sd"]) else "")
 
 
 def main() -> None:
@@ -78,7 +80,7 @@ def main() -> None:
     for m in methods:
         mine = [r for r in out if r["method"] == m]
         aggregates.append({"method": m, "scenes": len(mine), **{c: mean_sd([r[c] for r in mine]) for c in COLUMNS}})
-        print(f"| {m} | {len(mine)} | " + " | ".join(aggregates[-1][c] for c in COLUMNS) + " |")
+        print(f"| {m} | {len(mine)} | " + " | ".join(cell(aggregates[-1][c]) for c in COLUMNS) + " |")
     command = ["python", "benchmarks/identity_budget.py", str(args.sweep)] + (["--methods", args.methods] if args.methods else [])
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -87,12 +89,7 @@ def main() -> None:
         "aggregates": aggregates,
         "rows": out,
     }
-    path = args.out or args.sweep / "identity-budget.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(path)
-    print(f"wrote {path}")
+    print(f"wrote {atomic_write_text(args.out or args.sweep / 'identity-budget.json', json.dumps(report, indent=1))}")
 
 
 if __name__ == "__main__":

@@ -113,9 +113,15 @@ def relabel_segments(hyp: np.ndarray, people: np.ndarray, fresh) -> np.ndarray:
     out = hyp.copy()
     for gid in np.unique(hyp[:, 1]):
         mine = hyp[:, 1] == gid
-        shown = Counter(people[mine & (people >= 0)].tolist())
-        out[mine, 1] = shown.most_common(1)[0][0] if shown else next(fresh)
+        person = _majority(people[mine])
+        out[mine, 1] = next(fresh) if person is None else person
     return _one_box_per_label(out, people, fresh)
+
+
+def _majority(people: np.ndarray) -> int | None:
+    """The person most of these paired boxes show (the first seen on a tie), None if none is."""
+    shown = Counter(people[people >= 0].tolist())
+    return shown.most_common(1)[0][0] if shown else None
 
 
 def _one_box_per_label(out: np.ndarray, people: np.ndarray, fresh, offset: int = 0) -> np.ndarray:
@@ -139,20 +145,17 @@ def merge_splits(results: dict[str, np.ndarray], people: dict[str, np.ndarray], 
     person most of its paired boxes show (over every camera); a (camera, id) segment whose own
     majority is that person is relabelled by the person, so all of a person's rightly linked
     segments share one id; the other segments (wrong links, or showing nobody) keep their ids."""
-    votes: dict[int, Counter] = {}
-    for camera, hyp in results.items():
-        for gid, person in zip(hyp[:, 1].astype(np.int64).tolist(), people[camera].tolist()):
-            if person >= 0:
-                votes.setdefault(gid, Counter())[person] += 1
-    owner = {gid: v.most_common(1)[0][0] for gid, v in votes.items()}
+    every_id = np.concatenate([hyp[:, 1] for hyp in results.values()])
+    every_person = np.concatenate(list(people.values()))
+    owner = {gid: _majority(every_person[every_id == gid]) for gid in np.unique(every_id)}
     out = {}
     for camera, hyp in results.items():
         merged, mine = hyp.copy(), people[camera]
-        for gid in np.unique(hyp[:, 1]).astype(np.int64):
+        for gid in np.unique(hyp[:, 1]):
             segment = hyp[:, 1] == gid
-            shown = Counter(mine[segment & (mine >= 0)].tolist())
-            if shown and shown.most_common(1)[0][0] == owner.get(int(gid)):
-                merged[segment, 1] = _PERSON + owner[int(gid)]
+            person = _majority(mine[segment])
+            if person is not None and person == owner[gid]:
+                merged[segment, 1] = _PERSON + person
         out[camera] = _one_box_per_label(merged, mine, fresh, offset=_PERSON)
     return out
 
