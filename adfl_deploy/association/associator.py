@@ -22,6 +22,10 @@ embedding), under the constraints users expect:
   asked again with its next descriptor); a track that ends is decided at once (``final``).
   Most wrong links were decided on a relaxed threshold, most missed ones sat just above the
   strict one: a few more crops sort both out.
+- a track the tracker lost before its id was decided, whose person it then found again as a
+  newer track of the same camera (started after the lost one was last reported, so their rows
+  never share a frame), may join the newer track's identity when it ends, instead of leaving a
+  short fragment under an id of its own (``Tracklet.since`` / ``until``).
 
 Late evidence may show that two identities are one person: they are merged into the older id
 and the merge is a decision of its own, so earlier records are never rewritten silently.
@@ -182,6 +186,10 @@ class Tracklet:
     time: float  # seconds
     frame: int | None = None  # where the evidence comes from, for the decision's record
     box: Box | None = None
+    #: when its track was first reported (None: unknown)
+    since: float | None = None
+    #: a track that is ending: when it was last reported (None: unknown, or not ending)
+    until: float | None = None
 
 
 @dataclass
@@ -302,6 +310,9 @@ class Associator:
     #: (camera, track id) -> time it was first offered, for new tracks not linked yet
     #: (``unsure_wait_seconds``); None in associators pickled before it existed
     waiting: dict | None = None
+    #: (camera, track id) -> when that track was first reported (``Tracklet.since``), for tracks
+    #: with an identity; None in associators pickled before it existed
+    started: dict | None = None
 
     def __init__(self, config: AssociationConfig = AssociationConfig()) -> None:
         self.config = config
@@ -317,6 +328,7 @@ class Associator:
         self._pending: set[tuple[int, int]] = set()
         self._ids = itertools.count(1)
         self.waiting = {}
+        self.started = {}
         self.centring = (
             CameraCentring(config.camera_centring_prior, config.camera_centring_window) if config.camera_centring else None
         )
@@ -356,9 +368,9 @@ class Associator:
             return False
         return now - identity.last_time <= self.config.handover_seconds
 
-    def _feasible(self, identity: Identity, t: Tracklet) -> bool:
+    def _feasible(self, identity: Identity, t: Tracklet, final: bool = False) -> bool:
         live_here = identity.seen.get(t.camera, (None, 0.0))[0]
-        if live_here is not None and live_here != t.track_id:
+        if live_here is not None and live_here != t.track_id and not (final and self._replaced_by(t, live_here)):
             return False  # the same person cannot be two tracks in one camera
         for cam, (track, when) in identity.seen.items():
             if cam != t.camera and track is not None and t.time - when < 1.0:
@@ -370,6 +382,13 @@ class Associator:
             if not lo <= t.time - last[1] <= hi:
                 return False
         return True
+
+    def _replaced_by(self, ending: Tracklet, live: int) -> bool:
+        """Did track ``live`` of ``ending``'s camera start after ``ending`` was last reported?
+        Then the tracker lost ``ending`` and found its person again as ``live`` (their rows never
+        share a frame), and an ending track still without an identity may join ``live``'s."""
+        started = (self.started or {}).get((ending.camera, live))
+        return ending.until is not None and started is not None and started > ending.until
 
     def _compatible(self, a: Identity, b: Identity) -> bool:
         """Could a and b be one person? Not if both are live in one camera, live in two cameras
@@ -389,15 +408,26 @@ class Associator:
     def _add(self, identity: Identity, t: Tracklet) -> None:
         per_track = self.config.gallery_entries == "tracklet"
         self.bank.add(identity.global_id, t.embedding, [(t.camera, t.track_id)] if per_track else None)
-        identity.seen[t.camera] = (t.track_id, t.time)
+        if t.since is not None:
+            if self.started is None:
+                self.started = {}
+            self.started[(t.camera, t.track_id)] = t.since
+        live_here = identity.seen.get(t.camera, (None, 0.0))[0]
+        if live_here is None or live_here == t.track_id:
+            identity.seen[t.camera] = (t.track_id, t.time)
+        # else: an ending track joined the identity its camera's newer track holds (``_replaced_by``)
 
     def end_track(self, camera: str, track_id: int, time: float) -> None:
         """The tracker dropped this track: its identity is no longer live in that camera."""
         gid = self.assignment.get((camera, track_id))
         if gid is not None and gid in self.identities:
-            self.identities[gid].seen[camera] = (None, time)
+            seen = self.identities[gid].seen
+            if seen.get(camera, (None, 0.0))[0] in (None, track_id):  # not a newer track's sighting
+                seen[camera] = (None, time)
         if self.waiting:
             self.waiting.pop((camera, track_id), None)
+        if self.started:
+            self.started.pop((camera, track_id), None)
 
     def _match(self, new: list[Tracklet], dist: np.ndarray, final: bool = False) -> tuple[dict[int, int], set[int]]:
         """(row in ``new`` -> global id, rows that wait for more crops), by minimum-cost
@@ -420,7 +450,7 @@ class Associator:
         for j, (col, gid) in enumerate(zip(close, ids)):
             identity = self.identities.get(gid)
             for i, t in enumerate(new):
-                if identity is None or dist[i, col] >= loosest or not self._feasible(identity, t):
+                if identity is None or dist[i, col] >= loosest or not self._feasible(identity, t, final):
                     continue
                 near[i, j] = dist[i, col] < near_limit
                 if dist[i, col] >= relaxed_limit:

@@ -110,6 +110,9 @@ def tracklet(node: str, run: str, seq: int, t: Tracklet, phase: int, quality: fl
         fields["box"] = ",".join(repr(float(v)) for v in t.box)
     if quality is not None and math.isfinite(quality):
         fields["q"] = repr(float(quality))
+    for key, value in (("since", t.since), ("until", t.until)):  # when the track was first / last reported
+        if value is not None:
+            fields[key] = _time(value)
     return fields
 
 
@@ -142,7 +145,8 @@ def decode(entry_id, fields: dict) -> Message:
         emb = np.frombuffer(raw, dtype=np.dtype(_s(f["dt"])))
         box = tuple(float(v) for v in _s(f["box"]).split(",")) if "box" in f else None
         frame = int(f["f"]) if "f" in f else None
-        msg.tracklet = Tracklet(msg.camera, msg.track_id, emb, msg.time, frame, box)
+        since, until = (float(_s(f[k])) if k in f else None for k in ("since", "until"))
+        msg.tracklet = Tracklet(msg.camera, msg.track_id, emb, msg.time, frame, box, since, until)
         msg.quality = float(_s(f["q"])) if "q" in f else None
     return msg
 

@@ -160,6 +160,8 @@ class Pipeline:
         self._stop_reason: str | None = None
         #: (camera, track) -> when the track started, for the decision delay
         self._started_at: dict[tuple[str, int], float] = {}
+        #: (camera, track id) -> when the track was last reported (its latest row)
+        self._seen_at: dict[tuple[str, int], float] = {}
         #: seconds from a track's start to its global id
         self.decision_delay_s = latency_window()
         #: workers for detectors that model one camera each (default: one per core)
@@ -351,6 +353,8 @@ class Pipeline:
         for tid in sorted(current - cam.live_tracks):
             self._started_at[(cam.name, tid)] = frame.timestamp
             self._emit(TrackStarted(cam.name, tid, frame.index, frame.timestamp, boxes[tid]))
+        for tid in current:
+            self._seen_at[(cam.name, tid)] = frame.timestamp
         alive = {t.track_id for t in cam.tracker.tracks}
         for tid in sorted(cam.live_tracks - alive):
             self._decide_before_end(cam.name, tid, frame)
@@ -358,6 +362,7 @@ class Pipeline:
             self.associator.end_track(cam.name, tid, frame.timestamp)
             self.scheduler.forget((cam.name, tid))
             self._started_at.pop((cam.name, tid), None)
+            self._seen_at.pop((cam.name, tid), None)
         cam.live_tracks = (cam.live_tracks | current) & alive
 
     def _decide_before_end(self, camera: str, tid: int, frame) -> None:
@@ -367,7 +372,8 @@ class Pipeline:
         descriptor = self.scheduler.descriptor(key)
         if self.associator.assignment.get(key) is not None or descriptor is None:
             return  # decided (a remote associator's answer may still be on its way: it ignores this)
-        ending = [Tracklet(camera, tid, descriptor, frame.timestamp, frame.index)]
+        since, until = self._started_at.get(key), self._seen_at.get(key)  # when it was first and last reported
+        ending = [Tracklet(camera, tid, descriptor, frame.timestamp, frame.index, since=since, until=until)]
         # a remote associator (adfl_deploy.broker) sends these apart from the tick's batch
         remote = getattr(self.associator, "associate_ending", None)
         for decision in remote(ending) if remote else self.associator.associate(ending, final=True):
@@ -399,7 +405,8 @@ class Pipeline:
                 CropEmbedded(key[0], key[1], frame.index, frame.timestamp, box, crop, emb, float(quality), descriptor, gains)
             )
             if self._ready(key, frame.timestamp):
-                tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box))
+                since = self._started_at.get(key)
+                tracklets.append(Tracklet(key[0], key[1], descriptor, frame.timestamp, frame.index, box, since))
         return tracklets
 
     def _ready(self, key: tuple[str, int], now: float) -> bool:

@@ -32,7 +32,7 @@ def test_a_tracklet_survives_the_wire_bit_for_bit(dtype):
     rng = np.random.default_rng(0)
     emb = rng.normal(size=128).astype(dtype)
     emb /= np.linalg.norm(emb)
-    t = Tracklet("door", 17, emb, 12.3 + 1e-9, 123, (1.5, 2.25, 30.0, 80.125))
+    t = Tracklet("door", 17, emb, 12.3 + 1e-9, 123, (1.5, 2.25, 30.0, 80.125), since=10.1, until=12.2 + 1e-9)
     fields = msgs.tracklet("n1", "run1", 5, t, msgs.ENDING, quality=42.5)
     # the broker hands values back as bytes
     wire = {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in fields.items()}
@@ -41,8 +41,13 @@ def test_a_tracklet_survives_the_wire_bit_for_bit(dtype):
     back = m.tracklet
     assert back.embedding.dtype == dtype and np.array_equal(back.embedding, emb)
     assert (back.camera, back.track_id, back.time, back.frame, back.box) == ("door", 17, t.time, 123, t.box)
+    assert (back.since, back.until) == (t.since, t.until)
+    plain = msgs.tracklet("n1", "run1", 6, Tracklet("door", 18, emb, 1.0), msgs.TICK)
+    assert not {"since", "until"} & set(plain)  # optional: unknown times are not sent
+    wire = {k.encode(): (v if isinstance(v, bytes) else str(v).encode()) for k, v in plain.items()}
+    assert (msgs.decode(b"1-1", wire).tracklet.since, msgs.decode(b"1-1", wire).tracklet.until) == (None, None)
     # what it costs on the wire: the descriptor plus about a hundred bytes of fields
-    assert 128 * np.dtype(dtype).itemsize < msgs.message_bytes(fields) < 128 * np.dtype(dtype).itemsize + 200
+    assert 128 * np.dtype(dtype).itemsize < msgs.message_bytes(fields) < 128 * np.dtype(dtype).itemsize + 240
 
 
 def test_decisions_round_trip_through_a_group_record():

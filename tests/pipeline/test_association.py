@@ -676,3 +676,29 @@ def test_tracks_that_wait_until_they_end_or_the_run_ends_get_an_id_and_keep_ever
     for d in new:
         assert d.time == ended[60.0].get(d.track_id, last)  # decided when it ended, or when the run did
     assert not assoc.waiting
+
+
+@pytest.mark.parametrize(
+    "until, final, joins",
+    [
+        (2.5, True, True),  # lost at 2.5 s, found again as track 3 at 3.0 s: one person
+        (3.2, True, False),  # still reported when track 3 started: two people (rows in one frame)
+        (2.5, False, False),  # not ending: a live track never shares its identity in one camera
+    ],
+)
+def test_a_track_lost_before_its_id_was_decided_joins_the_identity_its_person_was_found_again_under(until, final, joins):
+    """The tracker lost a person before their track's id was decided and found them again as a
+    new track, which took the person's identity; when the lost track ends, its rows (none in a
+    frame of the new track's) get that identity too, not a new id of their own (2026-12-03 night:
+    11 of the 43 missed links of the demo pair's tuning runs)."""
+    assoc = Associator(AssociationConfig(match_threshold=0.3, camera_centring=False, learn_transitions=False))
+    gid = ids(assoc, [Tracklet("cam1", 1, unit(1, 0), 0.0, since=0.0)])[("cam1", 1)]
+    assoc.end_track("cam1", 1, 1.0)
+    # track 2 (cam1) was reported from 2.0 s and never decided; track 3 starts at 3.0 s and links
+    assert ids(assoc, [Tracklet("cam1", 3, unit(*GOOD), 3.5, since=3.0)])[("cam1", 3)] == gid
+    (decision,) = assoc.associate([Tracklet("cam1", 2, unit(*GOOD), 6.0, since=2.0, until=until)], final=final)
+    assert (decision.global_id == gid, decision.new) == (joins, not joins)
+    assoc.end_track("cam1", 2, 6.0)
+    assert assoc.identities[gid].seen["cam1"][0] == 3  # track 3 still holds it: one place at a time
+    (other,) = assoc.associate([Tracklet("cam1", 4, unit(*GOOD), 6.5, since=6.5)])
+    assert other.global_id != gid  # so a third track of cam1 cannot join it while 3 is live
